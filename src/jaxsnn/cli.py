@@ -1,0 +1,76 @@
+"""The ``jaxsnn`` command: ``jaxsnn plot DIR``, ``jaxsnn train TASK``, ``jaxsnn tasks``."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+
+#: Task name -> module run by ``python -m``; ``jaxsnn train NAME`` runs the same.
+TASKS = {
+    "yinyang-discrete": "jaxsnn.discrete.tasks.yinyang",
+    "yinyang-analytical": "jaxsnn.event.tasks.yinyang_analytical",
+    "yinyang-event-prop": "jaxsnn.event.tasks.yinyang_event_prop",
+    "yinyang-hardware": "jaxsnn.event.tasks.hardware.yinyang",
+    "yinyang-mock": "jaxsnn.event.tasks.hardware.yinyang_mock",
+}
+
+USAGE = """usage: jaxsnn <command> [arguments]
+
+commands:
+  plot DIR [DIR ...]       draw the figures of saved runs into DIR/plots/
+  train TASK [options]     train a task (same options as python -m <module>; see --help)
+  tasks                    list the tasks and whether they are available
+"""
+
+
+def _available_tasks() -> dict[str, bool]:
+    from importlib.util import find_spec
+
+    available = {}
+    for name, module in TASKS.items():
+        try:
+            available[name] = find_spec(module) is not None
+        except ModuleNotFoundError:
+            available[name] = False
+    return available
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``jaxsnn`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command == "plot":
+        from jaxsnn.plot.__main__ import main as plot_main
+
+        return plot_main(rest)
+    if command == "tasks":
+        for name, ok in _available_tasks().items():
+            print(f"{name:22s} python -m {TASKS[name]}" + ("" if ok else "   (not available)"))
+        return 0
+    if command == "train":
+        if not rest or rest[0].startswith("-"):
+            print("jaxsnn train: error: name a task: " + ", ".join(TASKS), file=sys.stderr)
+            return 2
+        name = rest[0]
+        if name not in TASKS:
+            print(
+                f"jaxsnn train: error: unknown task {name!r}; choose one of: " + ", ".join(TASKS),
+                file=sys.stderr,
+            )
+            return 2
+        if not _available_tasks()[name]:
+            print(f"jaxsnn train: error: task {name!r} is not available yet", file=sys.stderr)
+            return 2
+        module = importlib.import_module(TASKS[name])
+        module.main(rest[1:])
+        return 0
+    print(f"jaxsnn: error: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

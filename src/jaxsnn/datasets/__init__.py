@@ -1,0 +1,21 @@
+"""Data sets and batching."""
+
+from jaxsnn.datasets.batching import batch_indices
+from jaxsnn.datasets.yinyang import (
+    CLASS_NAMES,
+    SPLITS,
+    Dataset,
+    yinyang_class,
+    yinyang_dataset,
+    yinyang_split,
+)
+
+__all__ = [
+    "CLASS_NAMES",
+    "SPLITS",
+    "Dataset",
+    "batch_indices",
+    "yinyang_class",
+    "yinyang_dataset",
+    "yinyang_split",
+]

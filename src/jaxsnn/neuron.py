@@ -1,0 +1,128 @@
+"""The one home of the current-based leaky integrate-and-fire (LIF) physics.
+
+Every simulator in jaxsnn (time-discrete, event-based, hardware mock) uses these parameters
+and this closed-form propagator. Units are SI: seconds for times, arbitrary (but consistent)
+units for voltages; a synaptic current ``I`` is measured in the same unit as the voltage.
+
+Dynamics between events::
+
+    tau_mem dV/dt = -(V - v_leak) + I
+    tau_syn dI/dt = -I
+
+An input spike of weight ``w`` makes ``I += w``. When ``V`` crosses ``v_th`` from below the
+neuron spikes, ``V`` is set to ``v_reset`` and held there for ``t_refrac`` seconds.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+Array = jnp.ndarray
+
+
+class LIFParameters(NamedTuple):
+    """Parameters of a current-based LIF neuron (SI units).
+
+    A NamedTuple, hence a pytree: it can be passed through ``jax.jit``/``vmap`` and its
+    fields may be arrays (e.g. one value per neuron, as for hardware mismatch).
+    """
+
+    tau_mem: float = 1e-2
+    tau_syn: float = 5e-3
+    v_th: float = 1.0
+    v_reset: float = 0.0
+    v_leak: float = 0.0
+    t_refrac: float = 0.0
+
+    @property
+    def tau_ratio(self) -> float:
+        """``tau_mem / tau_syn``; 1 and 2 have closed-form spike times."""
+        return self.tau_mem / self.tau_syn
+
+
+def _concrete_values(value: ArrayLike):
+    """Return the values of ``value`` as a flat numpy-like list, or None when traced."""
+    try:
+        import numpy as np
+
+        return np.asarray(value, dtype=float).ravel()
+    except Exception:  # a jax tracer under jit: nothing to check eagerly
+        return None
+
+
+def validate_parameters(params: LIFParameters, name: str = "params") -> LIFParameters:
+    """Check that ``params`` describe a physical neuron; raise ``ValueError`` otherwise.
+
+    Requires ``tau_mem > 0``, ``tau_syn > 0``, ``t_refrac >= 0``, all values finite, and
+    ``v_reset < v_th`` (a reset above threshold would spike forever). Traced values (inside
+    ``jit``) are skipped, so validate before jitting.
+    """
+    if not isinstance(params, LIFParameters):
+        raise TypeError(f"{name} must be a jaxsnn.neuron.LIFParameters, got {type(params)!r}")
+    values = {field: _concrete_values(getattr(params, field)) for field in params._fields}
+    for field, vals in values.items():
+        if vals is None:
+            continue
+        if not all(math.isfinite(v) for v in vals):
+            raise ValueError(f"{name}.{field} must be finite, got {getattr(params, field)!r}")
+    for field in ("tau_mem", "tau_syn"):
+        vals = values[field]
+        if vals is not None and not all(v > 0 for v in vals):
+            raise ValueError(
+                f"{name}.{field} must be a positive time constant in seconds, "
+                f"got {getattr(params, field)!r}"
+            )
+    vals = values["t_refrac"]
+    if vals is not None and not all(v >= 0 for v in vals):
+        raise ValueError(f"{name}.t_refrac must be >= 0 seconds, got {params.t_refrac!r}")
+    th, reset = values["v_th"], values["v_reset"]
+    if th is not None and reset is not None and not (reset < th).all():
+        raise ValueError(
+            f"{name}.v_reset ({params.v_reset!r}) must lie below {name}.v_th ({params.v_th!r})"
+        )
+    return params
+
+
+class LIFState(NamedTuple):
+    """Membrane voltage ``v`` and synaptic current ``i`` (arrays of equal shape)."""
+
+    v: Array
+    i: Array
+
+
+def synaptic_decay(i0: ArrayLike, dt: ArrayLike, tau_syn: ArrayLike) -> Array:
+    """Current after ``dt`` without input: ``I(dt) = I0 exp(-dt / tau_syn)``."""
+    return i0 * jnp.exp(-dt / tau_syn)
+
+
+def propagate(state: LIFState, dt: ArrayLike, params: LIFParameters) -> LIFState:
+    """Exact solution of the LIF equations over ``dt >= 0`` with no input spikes.
+
+    For ``tau_mem != tau_syn``, with ``a = I0 tau_syn / (tau_syn - tau_mem)``::
+
+        V(dt) = v_leak + (V0 - v_leak - a) exp(-dt/tau_mem) + a exp(-dt/tau_syn)
+
+    and for ``tau_mem == tau_syn = tau``::
+
+        V(dt) = v_leak + (V0 - v_leak + I0 dt / tau) exp(-dt/tau)
+
+    ``I(dt) = I0 exp(-dt/tau_syn)``. Differentiable in every argument; the branch is chosen
+    by ``jnp.where`` so that both stay finite (the singular one is evaluated at a safe
+    point), which keeps gradients finite at ``tau_mem == tau_syn``.
+    """
+    v0, i0 = state
+    tau_mem, tau_syn = params.tau_mem, params.tau_syn
+    v_leak = params.v_leak
+    exp_mem = jnp.exp(-dt / tau_mem)
+    exp_syn = jnp.exp(-dt / tau_syn)
+    equal = jnp.isclose(tau_mem, tau_syn, rtol=1e-6, atol=0.0)
+    safe_denominator = jnp.where(equal, 1.0, tau_syn - tau_mem)
+    a = i0 * tau_syn / safe_denominator
+    v_general = v_leak + (v0 - v_leak - a) * exp_mem + a * exp_syn
+    v_equal = v_leak + (v0 - v_leak + i0 * dt / tau_mem) * exp_mem
+    v = jnp.where(equal, v_equal, v_general)
+    return LIFState(v=v, i=i0 * exp_syn)

@@ -1,0 +1,196 @@
+"""Command-line front end shared by every task.
+
+A task module defines its own options with :func:`task_parser` and a function that turns the
+parsed options into a :class:`~jaxsnn.training.harness.Model`, an optimiser and the data;
+:func:`run_task` does the rest (validation, ``--resume``, training, summary line)::
+
+    python -m jaxsnn.discrete.tasks.yinyang --epochs 30 --seed 1 --output runs/a
+    python -m jaxsnn.discrete.tasks.yinyang --resume runs/a
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+#: Options that steer where and how a run happens, not what is trained; they are not part
+#: of the saved configuration and may differ on --resume.
+RUN_OPTIONS = ("output", "resume", "quiet", "verbose")
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite float > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def task_parser(
+    prog: str, description: str, *, epochs: int, batch_size: int, lr: float
+) -> argparse.ArgumentParser:
+    """A parser with the options every task has; the task adds its own."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    group = parser.add_argument_group("run")
+    group.add_argument("--epochs", type=positive_int, default=epochs, help="training epochs")
+    group.add_argument("--seed", type=non_negative_int, default=0, help="random seed")
+    group.add_argument(
+        "--batch-size", type=positive_int, default=batch_size, help="samples per update"
+    )
+    group.add_argument("--lr", type=positive_float, default=lr, help="learning rate")
+    group.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="result folder (default: results/<task>/<time>-seed<seed>)",
+    )
+    group.add_argument(
+        "--resume",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="continue the run saved in DIR from its last completed epoch",
+    )
+    group.add_argument("--quiet", action="store_true", help="no progress bar")
+    group.add_argument("--verbose", action="store_true", help="log every epoch")
+    return parser
+
+
+def _explicit_options(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set[str]:
+    """Names of the options given on the command line (not left at their defaults)."""
+    probe = argparse.ArgumentParser(add_help=False)
+    for action in parser._actions:  # noqa: SLF001 - argparse offers no public iterator
+        if action.option_strings and not isinstance(action, argparse._HelpAction):
+            kwargs = {"dest": action.dest, "default": argparse.SUPPRESS}
+            if action.nargs == 0:
+                kwargs["action"] = "store_const"
+                kwargs["const"] = True
+            else:
+                kwargs["nargs"] = action.nargs
+            probe.add_argument(*action.option_strings, **kwargs)
+    known, _ = probe.parse_known_args(argv)
+    return set(vars(known))
+
+
+def _apply_saved_config(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, argv: Sequence[str]
+) -> None:
+    """On ``--resume``: take the saved options; refuse explicit options that contradict them."""
+    from jaxsnn.training import results
+
+    saved = results.saved_config(args.resume)
+    options = {**saved["task_config"], **saved["train"]}
+    explicit = _explicit_options(parser, argv) - set(RUN_OPTIONS)
+    for name, value in options.items():
+        if not hasattr(args, name):
+            continue
+        current = getattr(args, name)
+        if name in explicit and _jsonable(current) != value:
+            flag = "--" + name.replace("_", "-")
+            parser.error(f"{flag}={current} differs from the resumed run's value {value!r}")
+        setattr(args, name, tuple(value) if isinstance(value, list) else value)
+
+
+def _jsonable(value: Any) -> Any:
+    import json
+
+    return json.loads(json.dumps(value, default=str))
+
+
+def _task_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The parsed options that define the experiment (all but run and loop options)."""
+    loop = {"epochs", "batch_size", "seed"}
+    return {
+        name: _jsonable(value)
+        for name, value in vars(args).items()
+        if name not in RUN_OPTIONS and name not in loop
+    }
+
+
+Builder = Callable[[argparse.Namespace], dict[str, Any]]
+
+
+def run_task(
+    task: str, parser: argparse.ArgumentParser, build: Builder, argv: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """Parse ``argv``, build the experiment with ``build(args)`` and train it.
+
+    ``build`` returns a dict with keys ``model``, ``optimizer``, ``train_data`` and
+    ``test_data``, and optionally ``task_config`` (extra JSON-able facts to save). Every
+    parsed option except the run options (``--output``, ``--resume``, ...) is saved in the
+    run's configuration, so ``--resume`` restores them all. Returns the metrics dict.
+    Errors in the options end the program with a one-line message naming the option.
+    """
+    from jaxsnn.training import harness, results
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s"
+    )
+    if args.resume is not None:
+        if args.output is not None and args.output != args.resume:
+            parser.error("--output and --resume name different folders; give only --resume")
+        try:
+            _apply_saved_config(parser, args, argv)
+        except results.ResultsError as error:
+            parser.error(str(error))
+        output = args.resume
+    else:
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        output = args.output or Path("results") / task / f"{stamp}-seed{args.seed}"
+    try:
+        config = harness.TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed)
+        experiment = build(args)
+        run = harness.train(
+            experiment["model"],
+            experiment["optimizer"],
+            experiment["train_data"],
+            experiment["test_data"],
+            config,
+            output,
+            task=task,
+            task_config={**_task_options(args), **experiment.get("task_config", {})},
+            resume=args.resume is not None,
+            progress=not args.quiet,
+        )
+    except (ValueError, results.ResultsError) as error:
+        parser.error(str(error))
+    metrics = run.metrics
+    print(
+        f"{task}: test accuracy {metrics['test_accuracy']:.4f} after "
+        f"{metrics['epochs_completed']} epochs "
+        f"({metrics['wall_time_s']:.1f} s + {metrics['compile_time_s']:.1f} s compile); "
+        f"results in {output}"
+    )
+    return metrics

@@ -1,0 +1,278 @@
+"""The training loop shared by every task: jitted epochs, metrics, checkpoints, result files.
+
+A task describes its network as a :class:`Model` (pure functions of params and a batch of
+features) and hands it to :func:`train` together with the data and a :class:`TrainConfig`.
+The harness does the rest:
+
+* one jitted function per epoch (``lax.scan`` over the shuffled mini-batches),
+  compiled once up front so that compile time is reported apart from run time;
+* per-epoch train loss/accuracy and test loss/accuracy, a progress bar;
+* an atomic checkpoint after every epoch, from which ``resume`` continues bit-for-bit;
+* the result folder (see :mod:`jaxsnn.training.results`).
+
+Randomness: ``key = PRNGKey(seed)`` is split into an init key and a data key; epoch ``e``
+shuffles with ``fold_in(data_key, e)``, so a resumed run draws the same batches as an
+uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from tqdm.auto import tqdm
+
+from jaxsnn.datasets import Dataset, batch_indices
+from jaxsnn.training import results
+
+logger = logging.getLogger("jaxsnn")
+
+Params = Any
+Batch = jax.Array
+LossFn = Callable[[Params, Batch, jax.Array], tuple[jax.Array, dict[str, jax.Array]]]
+
+#: Testing aid: when set to ``k``, the process SIGKILLs itself right after checkpointing
+#: epoch ``k`` (used by the test that resumes a killed run).
+KILL_AFTER_EPOCH_ENV = "JAXSNN_TEST_SIGKILL_AFTER_EPOCH"
+
+
+@dataclass(frozen=True)
+class Model:
+    """What a task hands to the harness.
+
+    Attributes:
+        init: ``key -> params``.
+        loss: ``(params, features[B, ...], labels[B]) -> (loss, aux)``; ``aux`` is a dict of
+            scalars that must hold ``"accuracy"`` (batch mean) and may hold
+            ``"dropped_events"`` (events lost to full buffers, summed over the batch).
+        evaluate: ``(params, features[B, ...]) -> dict`` of per-sample arrays: must hold
+            ``"prediction"`` ``[B]``; may hold ``"output_times"`` ``[B, n_out]`` (first
+            output spike per neuron, ``inf`` for none) and ``"dropped_events"`` ``[B]``.
+        record: optional ``(params, features[S, ...]) -> {layer: (times[S, E], neurons[S, E])}``
+            spike rasters for plots (padding: ``times = inf``, ``neurons = -1``).
+        plot_info: JSON-able facts the plots need (``t_max``, ``class_names``, ...).
+    """
+
+    init: Callable[[jax.Array], Params]
+    loss: LossFn
+    evaluate: Callable[[Params, Batch], dict[str, jax.Array]]
+    record: Callable[[Params, Batch], dict[str, tuple[jax.Array, jax.Array]]] | None = None
+    plot_info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of the loop itself (the task's own settings go into ``task_config``)."""
+
+    epochs: int = 10
+    batch_size: int = 100
+    seed: int = 0
+    eval_batch_size: int = 1000
+    n_raster_samples: int = 8
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "eval_batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.n_raster_samples < 0:
+            raise ValueError(f"n_raster_samples must be >= 0, got {self.n_raster_samples!r}")
+
+
+@dataclass
+class RunResult:
+    """What :func:`train` returns: final params, the metrics dict and the folder."""
+
+    params: Params
+    metrics: dict[str, Any]
+    output: Path
+
+
+def _make_epoch_fn(model: Model, optimizer: optax.GradientTransformation) -> Callable:
+    """``(params, opt_state, features, labels, indices[n_batches, B]) -> (params, opt_state,
+    per-batch losses, per-batch aux)`` as one ``lax.scan`` over the batches."""
+    grad_fn = jax.value_and_grad(model.loss, has_aux=True)
+
+    def update(carry, batch_idx):
+        params, opt_state, features, labels = carry
+        (loss, aux), grads = grad_fn(params, features[batch_idx], labels[batch_idx])
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+        return (params, opt_state, features, labels), (loss, aux)
+
+    def epoch(params, opt_state, features, labels, indices):
+        (params, opt_state, _, _), (losses, aux) = jax.lax.scan(
+            update, (params, opt_state, features, labels), indices
+        )
+        return params, opt_state, losses, aux
+
+    return jax.jit(epoch)
+
+
+def _chunks(n: int, size: int) -> list[slice]:
+    return [slice(start, min(start + size, n)) for start in range(0, n, size)]
+
+
+def _evaluate_loss(loss_fn: Callable, params: Params, data: Dataset, size: int) -> dict:
+    """Sample-weighted mean loss and accuracy over ``data`` in chunks of ``size``."""
+    total_loss = total_acc = dropped = 0.0
+    for chunk in _chunks(len(data), size):
+        loss, aux = loss_fn(params, data.features[chunk], data.labels[chunk])
+        weight = chunk.stop - chunk.start
+        total_loss += float(loss) * weight
+        total_acc += float(aux["accuracy"]) * weight
+        dropped += float(aux.get("dropped_events", 0.0))
+    return {
+        "loss": total_loss / len(data),
+        "accuracy": total_acc / len(data),
+        "dropped_events": int(dropped),
+    }
+
+
+def _evaluate_predictions(evaluate_fn: Callable, params: Params, data: Dataset, size: int):
+    outputs = [
+        jax.tree_util.tree_map(np.asarray, evaluate_fn(params, data.features[chunk]))
+        for chunk in _chunks(len(data), size)
+    ]
+    return {key: np.concatenate([out[key] for out in outputs]) for key in outputs[0]}
+
+
+def _warn_dropped(where: str, dropped: int, bar: Any) -> None:
+    if dropped > 0:
+        message = (
+            f"{where}: {dropped} spike events were dropped because an event buffer was full; "
+            "increase the task's max-events setting"
+        )
+        bar.write("WARNING: " + message)
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
+def train(
+    model: Model,
+    optimizer: optax.GradientTransformation,
+    train_data: Dataset,
+    test_data: Dataset,
+    config: TrainConfig,
+    output: str | os.PathLike,
+    *,
+    task: str,
+    task_config: dict[str, Any] | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> RunResult:
+    """Train ``model`` with ``optimizer``; write the result folder ``output``.
+
+    With ``resume=True``, ``output`` must hold a checkpoint of a run with the same task,
+    task config and train config; training continues after its last completed epoch and
+    ends with exactly the parameters an uninterrupted run would have.
+    """
+    output = Path(output)
+    task_config = dict(task_config or {})
+    full_config = {"task": task, "train": asdict(config), "task_config": task_config}
+    if len(train_data) < config.batch_size:
+        raise ValueError(
+            f"batch_size={config.batch_size} exceeds the {len(train_data)} training samples"
+        )
+
+    key_init, key_data = jax.random.split(jax.random.PRNGKey(config.seed))
+    params = model.init(key_init)
+    opt_state = optimizer.init(params)
+    history: list[dict[str, Any]] = []
+    start_epoch = 0
+    previous_wall = 0.0
+    if resume:
+        state = results.load_checkpoint(output, full_config, (params, opt_state))
+        (params, opt_state), history = state.tree, state.history
+        start_epoch, previous_wall = len(history), state.wall_time_s
+        logger.info("resuming %s after epoch %d", output, start_epoch)
+    else:
+        results.prepare_output_folder(output)
+
+    features = jnp.asarray(train_data.features)
+    labels = jnp.asarray(train_data.labels)
+    epoch_fn = _make_epoch_fn(model, optimizer)
+    loss_fn = jax.jit(model.loss)
+    evaluate_fn = jax.jit(model.evaluate)
+
+    example_idx = batch_indices(key_data, len(train_data), config.batch_size)
+    t0 = time.perf_counter()
+    compiled_epoch = epoch_fn.lower(params, opt_state, features, labels, example_idx).compile()
+    compile_time = time.perf_counter() - t0
+
+    run_start = time.perf_counter()
+    bar = tqdm(
+        range(start_epoch, config.epochs),
+        initial=start_epoch,
+        total=config.epochs,
+        desc=task,
+        unit="epoch",
+        disable=not progress,
+        dynamic_ncols=True,
+    )
+    for epoch in bar:
+        idx = batch_indices(jax.random.fold_in(key_data, epoch), len(train_data), config.batch_size)
+        t_epoch = time.perf_counter()
+        params, opt_state, losses, aux = compiled_epoch(params, opt_state, features, labels, idx)
+        losses = np.asarray(losses)
+        epoch_time = time.perf_counter() - t_epoch
+        if not np.all(np.isfinite(losses)):
+            raise FloatingPointError(
+                f"training loss became {losses[~np.isfinite(losses)][0]} in epoch {epoch + 1}; "
+                "lower the learning rate or check the inputs"
+            )
+        test = _evaluate_loss(loss_fn, params, test_data, config.eval_batch_size)
+        train_dropped = int(np.sum(np.asarray(aux.get("dropped_events", 0))))
+        _warn_dropped(f"epoch {epoch + 1} (train)", train_dropped, bar)
+        _warn_dropped(f"epoch {epoch + 1} (test)", test["dropped_events"], bar)
+        record = {
+            "epoch": epoch + 1,
+            "train_loss": float(np.mean(losses)),
+            "train_accuracy": float(np.mean(np.asarray(aux["accuracy"]))),
+            "test_loss": test["loss"],
+            "test_accuracy": test["accuracy"],
+            "epoch_time_s": epoch_time,
+            "dropped_events": train_dropped + test["dropped_events"],
+        }
+        history.append(record)
+        bar.set_postfix(
+            loss=f"{record['train_loss']:.4f}",
+            train=f"{record['train_accuracy']:.3f}",
+            test=f"{record['test_accuracy']:.3f}",
+        )
+        logger.info("epoch %d: %s", epoch + 1, record)
+        wall = previous_wall + time.perf_counter() - run_start
+        results.save_checkpoint(output, full_config, (params, opt_state), history, wall)
+        results.write_metrics(output, full_config, history, wall, compile_time, completed=False)
+        if os.environ.get(KILL_AFTER_EPOCH_ENV) == str(epoch + 1):
+            os.kill(os.getpid(), signal.SIGKILL)
+    bar.close()
+
+    predictions = _evaluate_predictions(evaluate_fn, params, test_data, config.eval_batch_size)
+    rasters = {}
+    if model.record is not None and config.n_raster_samples > 0:
+        n = min(config.n_raster_samples, len(test_data))
+        rasters = model.record(params, jnp.asarray(test_data.features[:n]))
+    wall = previous_wall + time.perf_counter() - run_start
+    results.write_final(
+        output,
+        params=params,
+        test_data=test_data,
+        predictions=predictions,
+        rasters=rasters,
+        plot_info=model.plot_info,
+    )
+    metrics = results.write_metrics(
+        output, full_config, history, wall, compile_time, completed=True
+    )
+    return RunResult(params=params, metrics=metrics, output=output)

@@ -1,0 +1,164 @@
+"""The shared harness: result folder, checkpoint/resume after SIGKILL, atomic writes, errors."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jaxsnn.training import io, results
+from jaxsnn.training.harness import KILL_AFTER_EPOCH_ENV
+
+TOY = Path(__file__).with_name("toy_task.py")
+
+
+def run_toy(*args, env=None, check=True):
+    environment = {**os.environ, **(env or {})}
+    proc = subprocess.run(
+        [sys.executable, str(TOY), "--quiet", *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=300,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"toy task failed ({proc.returncode}):\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("toy") / "uninterrupted"
+    run_toy("--epochs", "4", "--seed", "3", "--output", str(out))
+    return out
+
+
+def test_result_folder_contents(finished_run):
+    metrics = json.loads((finished_run / "metrics.json").read_text())
+    assert metrics["completed"] is True
+    assert metrics["epochs_completed"] == 4
+    assert len(metrics["history"]) == 4
+    assert metrics["test_accuracy"] == metrics["history"][-1]["test_accuracy"]
+    assert metrics["test_accuracy"] > 0.4  # above chance (1/3)
+    assert metrics["config"]["train"]["seed"] == 3
+    assert metrics["config"]["task_config"]["lr"] == 0.01
+    for key in ("train_loss", "train_accuracy", "test_loss", "epoch_time_s", "dropped_events"):
+        assert key in metrics["history"][0]
+    assert metrics["wall_time_s"] > 0 and metrics["compile_time_s"] > 0
+    params = io.load_arrays(finished_run / "params.npz")
+    assert set(params) == {"hidden/w", "hidden/b", "out/w", "out/b"}
+    predictions = io.load_arrays(finished_run / "predictions.npz")
+    assert predictions["prediction"].shape == predictions["labels"].shape == (200,)
+    accuracy = np.mean(predictions["prediction"] == predictions["labels"])
+    assert accuracy == pytest.approx(metrics["test_accuracy"], abs=1e-6)
+
+
+def test_sigkilled_run_resumes_to_identical_parameters(finished_run, tmp_path):
+    out = tmp_path / "killed"
+    proc = run_toy(
+        "--epochs",
+        "4",
+        "--seed",
+        "3",
+        "--output",
+        str(out),
+        env={KILL_AFTER_EPOCH_ENV: "2"},
+        check=False,
+    )
+    assert proc.returncode == -signal.SIGKILL
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["completed"] is False and metrics["epochs_completed"] == 2
+    assert not (out / "params.npz").exists()
+    assert not list(out.glob(".*.tmp"))  # no half-written file left behind
+
+    resumed = run_toy("--resume", str(out))
+    assert "after 4 epochs" in resumed.stdout
+    final = io.load_arrays(out / "params.npz")
+    reference = io.load_arrays(finished_run / "params.npz")
+    assert final.keys() == reference.keys()
+    for name in final:
+        np.testing.assert_array_equal(final[name], reference[name], err_msg=name)
+    history = json.loads((out / "metrics.json").read_text())["history"]
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4]
+
+
+def test_resume_refuses_conflicting_options_and_missing_folder(finished_run, tmp_path):
+    proc = run_toy("--resume", str(finished_run), "--lr", "0.5", check=False)
+    assert proc.returncode == 2
+    assert "--lr=0.5 differs" in proc.stderr
+    proc = run_toy("--resume", str(tmp_path / "nope"), check=False)
+    assert proc.returncode == 2
+    assert "no such folder" in proc.stderr.strip().splitlines()[-1]
+
+
+def test_output_folder_with_a_run_is_not_overwritten(finished_run):
+    proc = run_toy("--output", str(finished_run), check=False)
+    assert proc.returncode == 2
+    assert "already holds a run" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "name"),
+    [
+        (["--epochs", "-2"], "--epochs"),
+        (["--batch-size", "0"], "--batch-size"),
+        (["--lr", "nan"], "--lr"),
+        (["--batch-size", "600"], "batch_size"),
+    ],
+)
+def test_invalid_options_give_one_line_naming_the_option(args, name, tmp_path):
+    proc = run_toy(*args, "--output", str(tmp_path / "x"), check=False)
+    assert proc.returncode == 2
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "error" in last and name in last
+    assert "Traceback" not in proc.stderr
+
+
+def test_atomic_write_keeps_old_file_when_interrupted(tmp_path):
+    target = tmp_path / "data.json"
+    io.save_json(target, {"a": 1})
+
+    class Boom(Exception):
+        pass
+
+    original = os.fsync
+
+    def failing_fsync(fd):
+        raise Boom
+
+    os.fsync = failing_fsync
+    try:
+        with pytest.raises(Boom):
+            io.save_json(target, {"a": 2})
+    finally:
+        os.fsync = original
+    assert json.loads(target.read_text()) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["data.json"]
+
+
+def test_pytree_roundtrip_and_mismatch():
+    import jax.numpy as jnp
+
+    tree = ({"w": jnp.arange(6.0).reshape(2, 3)}, {"w": jnp.ones(3), "b": jnp.zeros(())})
+    arrays = io.pytree_to_arrays(tree)
+    assert set(arrays) == {"0/w", "1/w", "1/b"}
+    back = io.arrays_to_pytree(arrays, tree)
+    np.testing.assert_array_equal(back[0]["w"], tree[0]["w"])
+    with pytest.raises(ValueError, match="shape"):
+        io.arrays_to_pytree({**arrays, "0/w": np.zeros((3, 2))}, tree)
+    with pytest.raises(ValueError, match="lack"):
+        io.arrays_to_pytree({"0/w": arrays["0/w"]}, tree)
+
+
+def test_save_arrays_refuses_object_arrays(tmp_path):
+    with pytest.raises(TypeError, match="pickle"):
+        io.save_arrays(tmp_path / "x.npz", {"a": np.array([{"x": 1}], dtype=object)})
+
+
+def test_load_metrics_of_a_non_result_folder(tmp_path):
+    with pytest.raises(results.ResultsError, match="metrics.json"):
+        results.load_metrics(tmp_path)
