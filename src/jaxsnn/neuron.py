@@ -99,6 +99,32 @@ def synaptic_decay(i0: ArrayLike, dt: ArrayLike, tau_syn: ArrayLike) -> Array:
     return i0 * jnp.exp(-dt / tau_syn)
 
 
+def _expm1_ratio(z: ArrayLike) -> Array:
+    """``phi(z) = (exp(z) - 1) / z`` with ``phi(0) = 1``, accurate and smooth near 0."""
+    small = jnp.abs(z) < 1e-3
+    z_safe = jnp.where(small, 1.0, z)
+    series = 1.0 + z / 2.0 * (1.0 + z / 3.0 * (1.0 + z / 4.0 * (1.0 + z / 5.0)))
+    return jnp.where(small, series, jnp.expm1(z_safe) / z_safe)
+
+
+def synaptic_kernel(dt: ArrayLike, params: LIFParameters) -> Array:
+    """Voltage response at ``dt >= 0`` to a unit current ``I0 = 1`` at ``dt = 0`` (``V0 = v_leak``).
+
+    ``k(dt) = tau_syn / (tau_syn - tau_mem) (exp(-dt/tau_syn) - exp(-dt/tau_mem))``, which
+    tends to ``(dt / tau) exp(-dt / tau)`` for ``tau_mem == tau_syn = tau``. It is evaluated
+    without cancellation as ``(dt / tau_mem) exp(-dt / tau_slow) phi(-dt |1/tau_mem -
+    1/tau_syn|)`` with ``phi(z) = expm1(z) / z`` and ``tau_slow = max(tau_mem, tau_syn)``, so
+    it is exact to float precision for every ratio, including ratios close to 1, and smooth
+    (finite gradients) across ``tau_mem == tau_syn``.
+    """
+    tau_mem, tau_syn = params.tau_mem, params.tau_syn
+    mem_slower = tau_mem >= tau_syn
+    rate_gap = 1.0 / tau_mem - 1.0 / tau_syn  # <= 0 when the membrane is slower
+    z = dt * jnp.where(mem_slower, rate_gap, -rate_gap)
+    exp_slow = jnp.exp(-dt / jnp.where(mem_slower, tau_mem, tau_syn))
+    return dt / tau_mem * exp_slow * _expm1_ratio(z)
+
+
 def propagate(state: LIFState, dt: ArrayLike, params: LIFParameters) -> LIFState:
     """Exact solution of the LIF equations over ``dt >= 0`` with no input spikes.
 
@@ -110,19 +136,23 @@ def propagate(state: LIFState, dt: ArrayLike, params: LIFParameters) -> LIFState
 
         V(dt) = v_leak + (V0 - v_leak + I0 dt / tau) exp(-dt/tau)
 
-    ``I(dt) = I0 exp(-dt/tau_syn)``. Differentiable in every argument; the branch is chosen
-    by ``jnp.where`` so that both stay finite (the singular one is evaluated at a safe
-    point), which keeps gradients finite at ``tau_mem == tau_syn``.
+    ``I(dt) = I0 exp(-dt/tau_syn)``. Both cases are one formula,
+    ``V(dt) = V0 exp(-dt/tau_mem) - v_leak expm1(-dt/tau_mem) + I0 k(dt)`` with the
+    cancellation-free kernel :func:`synaptic_kernel`, exact to float precision for every
+    ratio (also close to 1), with ``V(0) == V0`` bit for bit. Differentiable in every
+    argument with finite gradients everywhere, also at ``tau_mem == tau_syn``.
+    ``dt = +inf`` gives the resting state ``(v_leak, 0)``.
     """
     v0, i0 = state
-    tau_mem, tau_syn = params.tau_mem, params.tau_syn
-    v_leak = params.v_leak
-    exp_mem = jnp.exp(-dt / tau_mem)
-    exp_syn = jnp.exp(-dt / tau_syn)
-    equal = jnp.isclose(tau_mem, tau_syn, rtol=1e-6, atol=0.0)
-    safe_denominator = jnp.where(equal, 1.0, tau_syn - tau_mem)
-    a = i0 * tau_syn / safe_denominator
-    v_general = v_leak + (v0 - v_leak - a) * exp_mem + a * exp_syn
-    v_equal = v_leak + (v0 - v_leak + i0 * dt / tau_mem) * exp_mem
-    v = jnp.where(equal, v_equal, v_general)
-    return LIFState(v=v, i=i0 * exp_syn)
+    finite = jnp.isfinite(dt)
+    dt_safe = jnp.where(finite, dt, 0.0)
+    x_mem = dt_safe / params.tau_mem
+    v = (
+        v0 * jnp.exp(-x_mem)
+        - params.v_leak * jnp.expm1(-x_mem)
+        + i0 * synaptic_kernel(dt_safe, params)
+    )
+    i = i0 * jnp.exp(-dt_safe / params.tau_syn)
+    v = jnp.where(finite, v, params.v_leak)
+    i = jnp.where(finite, i, 0.0 * i)
+    return LIFState(v=v, i=i)

@@ -1,0 +1,25 @@
+"""Event-based simulation of LIF networks with exact spike times and exact gradients.
+
+* :mod:`jaxsnn.event.types` -- the :class:`Spikes` container;
+* :mod:`jaxsnn.event.root` -- next-threshold-crossing solvers (implicit-function gradients);
+* :mod:`jaxsnn.event.step` -- the event step and the ``lax.scan`` population simulator;
+* :mod:`jaxsnn.event.ttfs` -- the vectorised first-spike fast path;
+* :mod:`jaxsnn.event.leaky_integrate_and_fire` -- init/apply layers ``LIF``,
+  ``RecurrentLIF``, ``TTFSLIF``;
+* :func:`simulate` -- a validated plain-array entry point for one sample.
+"""
+
+from jaxsnn.event.root import next_crossing
+from jaxsnn.event.simulate import SimulationResult, simulate
+from jaxsnn.event.ttfs import ttfs_first_spikes, ttfs_spike_times
+from jaxsnn.event.types import Spikes, sort_spikes
+
+__all__ = [
+    "SimulationResult",
+    "Spikes",
+    "next_crossing",
+    "simulate",
+    "sort_spikes",
+    "ttfs_first_spikes",
+    "ttfs_spike_times",
+]

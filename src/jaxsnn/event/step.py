@@ -1,0 +1,242 @@
+"""The event step: jump from one event to the next, looped with ``lax.scan``.
+
+A population of ``n`` current-based LIF neurons receives input spikes (sorted, weights
+``W_in[source, neuron]``) and, when recurrent, its own spikes (weights ``W_rec[i, j]`` from
+neuron ``i`` to neuron ``j``, no delay). One step has three parts:
+
+1. :func:`next_event` -- the next threshold crossing of every neuron
+   (:func:`jaxsnn.event.root.next_crossing`, refractory aware) and the next input spike;
+   the earlier one is the event (if it lies before ``t_max``);
+2. :func:`integrate` -- all neurons to the event time with the closed form
+   :func:`jaxsnn.neuron.propagate` (a refractory neuron holds ``V`` until its refractory
+   period ends, while ``I`` decays);
+3. :func:`apply_crossing` or :func:`apply_input` -- the discontinuity: an input spike adds
+   ``W_in[source]`` to ``I``; a crossing records the spike, sets ``V = v_reset``, starts the
+   refractory period ``t_refrac`` and adds ``W_rec[i]`` to ``I``.
+
+**Order at equal times** (exact ties, no noise is added): threshold crossings come before
+input spikes. All neurons whose crossing times are exactly equal to the earliest one spike in
+the same step, at that time, and only then are the recurrent weights of all of them added
+(so a simultaneous inhibitory spike cannot veto a crossing that is due). Input spikes with
+equal times are applied one per step, in their list order, with no time passing between
+them; a neuron at threshold at that time has already spiked.
+
+**Buffers**: spikes are written in time order (ties by neuron index) into a buffer of
+``max_events`` entries; the scan runs ``n_inputs + max_events`` steps. Spikes before
+``t_max`` that find the buffer full are counted in ``dropped`` (their dynamics -- reset,
+recurrent input -- is still simulated); if the steps run out while an event before ``t_max``
+is pending (possible only after an overflow) one more is counted. ``dropped == 0`` exactly
+when the output is complete; after an overflow it is a lower bound on the lost spikes.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+from jaxsnn.event.root import as_float_params, next_crossing, select_method
+from jaxsnn.event.types import Spikes, dropped_of
+from jaxsnn.neuron import LIFParameters, LIFState, propagate
+
+Array = jnp.ndarray
+
+
+class PopulationState(NamedTuple):
+    """Simulation state between two events.
+
+    ``t``: time of the last event; ``neurons``: ``(V, I)`` at ``t``; ``refractory_until``:
+    absolute end of each neuron's refractory period; ``next_input``: index of the next
+    unprocessed input spike; ``spikes``: output buffer; ``count``: spikes emitted so far
+    (stored or not); ``dropped``: spikes that did not fit.
+    """
+
+    t: Array
+    neurons: LIFState
+    refractory_until: Array
+    next_input: Array
+    spikes: Spikes
+    count: Array
+    dropped: Array
+
+
+class Event(NamedTuple):
+    """The next event: its ``time``, kind flags, and every neuron's crossing time."""
+
+    time: Array
+    is_crossing: Array
+    is_input: Array
+    crossing_times: Array
+
+
+def initial_state(n: int, max_events: int, params: LIFParameters, dtype) -> PopulationState:
+    """All neurons at rest (``V = v_leak``, ``I = 0``) at ``t = 0``, empty buffer."""
+    v = jnp.broadcast_to(jnp.asarray(params.v_leak, dtype), (n,))
+    return PopulationState(
+        t=jnp.zeros((), dtype),
+        neurons=LIFState(v, jnp.zeros((n,), dtype)),
+        refractory_until=jnp.zeros((n,), dtype),
+        next_input=jnp.zeros((), jnp.int32),
+        spikes=Spikes(
+            jnp.full((max_events,), jnp.inf, dtype), jnp.full((max_events,), -1, jnp.int32)
+        ),
+        count=jnp.zeros((), jnp.int32),
+        dropped=jnp.zeros((), jnp.int32),
+    )
+
+
+def next_event(
+    state: PopulationState,
+    inputs: Spikes,
+    params: LIFParameters,
+    t_max: ArrayLike,
+    method: str,
+) -> Event:
+    """Part 1: earliest of the next crossing (``t + dt_j``) and the next input spike.
+
+    ``is_crossing = t_cross <= t_input and t_cross < t_max`` (crossings first at ties);
+    ``is_input = not is_crossing and t_input < t_max``; with neither, ``time = t``.
+    """
+    crossing_times = state.t + next_crossing(
+        state.neurons, params, state.refractory_until - state.t, method
+    )
+    t_cross = jnp.min(crossing_times)
+    n_inputs = inputs.time.shape[0]
+    if n_inputs == 0:
+        t_input = jnp.asarray(jnp.inf, state.t.dtype)
+    else:
+        k = jnp.minimum(state.next_input, n_inputs - 1)
+        pending = (state.next_input < n_inputs) & (inputs.idx[k] >= 0)
+        t_input = jnp.where(pending, inputs.time[k], jnp.inf)
+    is_crossing = (t_cross <= t_input) & (t_cross < t_max)
+    is_input = ~is_crossing & (t_input < t_max)
+    time = jnp.where(is_crossing, t_cross, jnp.where(is_input, t_input, state.t))
+    return Event(time, is_crossing, is_input, crossing_times)
+
+
+def integrate(
+    neurons: LIFState, refractory_until: Array, t: Array, t_next: Array, params: LIFParameters
+) -> LIFState:
+    """Part 2: every neuron from ``t`` to ``t_next`` (finite, ``>= t``).
+
+    A neuron still refractory for ``h = min(refractory_until - t, dt)`` (if positive) holds
+    ``V`` for ``h`` while ``I`` decays, then evolves freely:
+    ``propagate((V, I e^{-h / tau_syn}), dt - h)``.
+    """
+    dt = t_next - t
+    left = refractory_until - t
+    held = jnp.where(left > 0, jnp.minimum(left, dt), 0.0)
+    current = neurons.i * jnp.exp(-held / params.tau_syn)
+    return propagate(LIFState(neurons.v, current), dt - held, params)
+
+
+def apply_crossing(
+    state: PopulationState,
+    event: Event,
+    params: LIFParameters,
+    recurrent_weights: Array | None,
+) -> PopulationState:
+    """Part 3a: all neurons with ``crossing_time == event.time`` spike at that time.
+
+    Each spiking neuron ``j`` is recorded with its own crossing time (equal in value, but
+    carrying its own derivative), gets ``V = v_reset`` and ``refractory_until = t_j +
+    t_refrac``; then ``I += sum_j W_rec[j]``. Spikes past the buffer end count as dropped.
+    """
+    spiking = event.is_crossing & (event.crossing_times == event.time)
+    v = jnp.where(spiking, params.v_reset, state.neurons.v)
+    current = state.neurons.i
+    if recurrent_weights is not None:
+        current = current + spiking.astype(current.dtype) @ recurrent_weights
+    refractory_until = jnp.where(
+        spiking, event.crossing_times + params.t_refrac, state.refractory_until
+    )
+    max_events = state.spikes.time.shape[0]
+    position = state.count + jnp.cumsum(spiking) - 1
+    stored = spiking & (position < max_events)
+    slot = jnp.where(stored, position, max_events)
+    neurons = jnp.arange(spiking.shape[0], dtype=jnp.int32)
+    spikes = Spikes(
+        state.spikes.time.at[slot].set(event.crossing_times, mode="drop"),
+        state.spikes.idx.at[slot].set(neurons, mode="drop"),
+    )
+    n_spiking = jnp.sum(spiking, dtype=jnp.int32)
+    return state._replace(
+        neurons=LIFState(v, current),
+        refractory_until=refractory_until,
+        spikes=spikes,
+        count=state.count + n_spiking,
+        dropped=state.dropped + n_spiking - jnp.sum(stored, dtype=jnp.int32),
+    )
+
+
+def apply_input(state: PopulationState, event: Event, inputs: Spikes, weights: Array):
+    """Part 3b: ``I += W_in[source]`` for the input spike ``next_input``; advance the pointer."""
+    n_inputs = inputs.time.shape[0]
+    if n_inputs == 0:
+        return state
+    k = jnp.minimum(state.next_input, n_inputs - 1)
+    source = inputs.idx[k]
+    row = weights[jnp.maximum(source, 0)]
+    current = state.neurons.i + jnp.where(event.is_input, row, 0.0)
+    return state._replace(
+        neurons=state.neurons._replace(i=current),
+        next_input=state.next_input + event.is_input.astype(jnp.int32),
+    )
+
+
+def step(
+    state: PopulationState,
+    inputs: Spikes,
+    input_weights: Array,
+    recurrent_weights: Array | None,
+    params: LIFParameters,
+    t_max: ArrayLike,
+    method: str,
+) -> PopulationState:
+    """One event: :func:`next_event`, :func:`integrate`, then apply the discontinuity."""
+    event = next_event(state, inputs, params, t_max, method)
+    neurons = integrate(state.neurons, state.refractory_until, state.t, event.time, params)
+    state = state._replace(t=event.time, neurons=neurons)
+    state = apply_crossing(state, event, params, recurrent_weights)
+    return apply_input(state, event, inputs, input_weights)
+
+
+def simulate_population(
+    input_weights: Array,
+    recurrent_weights: Array | None,
+    params: LIFParameters,
+    inputs: Spikes,
+    t_max: ArrayLike,
+    max_events: int,
+    method: str | None = None,
+) -> Spikes:
+    """Simulate one sample from ``t = 0`` (rest) to ``t_max``; return the sorted output spikes.
+
+    ``input_weights``: ``[n_in, n]``; ``recurrent_weights``: ``[n, n]`` or ``None``
+    (feed-forward); ``inputs``: sorted spike list of sources in ``[0, n_in)`` (padding
+    ``inf``/``-1``). Output: ``Spikes`` with ``max_events`` entries and ``dropped`` = this
+    population's lost spikes plus ``inputs.dropped``. Pure and traceable (``jit``, ``vmap``,
+    ``grad``); no input validation -- see :func:`jaxsnn.event.simulate` for that.
+    """
+    if method is None:
+        method = select_method(params)
+    dtype = jnp.result_type(input_weights, inputs.time, float)
+    params = as_float_params(params, dtype)
+    input_weights = jnp.asarray(input_weights, dtype)
+    if recurrent_weights is not None:
+        recurrent_weights = jnp.asarray(recurrent_weights, dtype)
+    upstream = dropped_of(inputs)
+    inputs = Spikes(jnp.asarray(inputs.time, dtype), jnp.asarray(inputs.idx, jnp.int32))
+    t_max = jnp.asarray(t_max, dtype)
+    n = input_weights.shape[1]
+    n_steps = inputs.time.shape[0] + max_events
+
+    def body(state, _):
+        return step(state, inputs, input_weights, recurrent_weights, params, t_max, method), None
+
+    state, _ = jax.lax.scan(body, initial_state(n, max_events, params, dtype), None, n_steps)
+    pending = next_event(state, inputs, params, t_max, method)
+    unfinished = (pending.is_crossing | pending.is_input).astype(jnp.int32)
+    return Spikes(state.spikes.time, state.spikes.idx, upstream + state.dropped + unfinished)

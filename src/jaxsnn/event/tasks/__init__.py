@@ -1,0 +1,1 @@
+"""Training tasks of the event-based simulator (run with ``python -m``)."""

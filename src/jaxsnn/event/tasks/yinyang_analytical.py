@@ -1,0 +1,187 @@
+"""Yin-Yang with the event-based simulator and analytical (exact) spike-time gradients.
+
+Network (time-to-first-spike): the four features ``[x, y, 1-x, 1-y]`` become one spike each
+between ``t_early`` and ``t_late``, plus a bias spike at ``t_bias``; a hidden layer of LIF
+neurons and an output layer of three LIF neurons each fire (at most) once, computed in
+closed form by the feed-forward fast path (:func:`jaxsnn.event.ttfs.ttfs_spike_times`). The
+class is the output neuron that fires first; the loss is the cross-entropy of a softmax over
+``-t / tau_loss`` plus a regulariser that pushes the label neuron earlier. Gradients are exact:
+implicit differentiation of the analytically computed spike times::
+
+    python -m jaxsnn.event.tasks.yinyang_analytical --epochs 300 --seed 1 --output runs/a
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxsnn.datasets import CLASS_NAMES, yinyang_split
+from jaxsnn.encoding import LatencyEncoder
+from jaxsnn.event.leaky_integrate_and_fire import TTFSLIF
+from jaxsnn.event.loss import first_spike_times, predict_first_spike, ttfs_cross_entropy
+from jaxsnn.event.ttfs import peak_voltage
+from jaxsnn.event.types import Spikes
+from jaxsnn.neuron import LIFParameters
+from jaxsnn.training.cli import positive_float, positive_int, run_task, task_parser
+from jaxsnn.training.harness import Model
+
+TASK = "yinyang-analytical"
+
+DEFAULTS: dict[str, Any] = {
+    "epochs": 300,
+    "batch_size": 50,
+    "lr": 3e-3,
+    "hidden": 120,
+    "tau_syn": 5e-3,
+    "tau_mem": 1e-2,
+    "t_early": 0.0,
+    "t_late": 1e-2,
+    "t_bias": 4.5e-3,
+    "t_max": 2e-2,
+    "tau_loss": 2.5e-3,
+    "regularization": 2e-3,
+    "hidden_mean": 3.0,
+    "hidden_std": 3.0,
+    "output_mean": 3.0,
+    "output_std": 3.0,
+    "lr_decay": 0.05,
+    "silence_penalty": 1.0,
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    """The task's command line: the shared run options plus the network's."""
+    p = task_parser(
+        "python -m jaxsnn.event.tasks.yinyang_analytical",
+        __doc__.splitlines()[0],
+        epochs=DEFAULTS["epochs"],
+        batch_size=DEFAULTS["batch_size"],
+        lr=DEFAULTS["lr"],
+    )
+    g = p.add_argument_group("network")
+    g.add_argument("--hidden", type=positive_int, default=DEFAULTS["hidden"], help="hidden neurons")
+    for name, meaning in [
+        ("tau_syn", "synaptic time constant (s)"),
+        ("tau_mem", "membrane time constant (s)"),
+        ("t_late", "input spike time of a feature of value 1 (s)"),
+        ("t_max", "end of the simulation (s); later spikes count as missing"),
+        ("tau_loss", "time scale of the softmax over -t (s)"),
+    ]:
+        flag = "--" + name.replace("_", "-")
+        g.add_argument(flag, type=positive_float, default=DEFAULTS[name], help=meaning)
+    for name, meaning in [
+        ("t_early", "input spike time of a feature of value 0 (s)"),
+        ("t_bias", "time of the bias spike (s)"),
+        ("regularization", "weight of the term pushing the label neuron earlier"),
+        ("hidden_mean", "initial mean input drive of a hidden neuron, in thresholds"),
+        ("hidden_std", "initial spread of the hidden weights, in thresholds"),
+        ("output_mean", "initial mean input drive of an output neuron, in thresholds"),
+        ("output_std", "initial spread of the output weights, in thresholds"),
+        ("lr_decay", "final learning rate as a fraction of --lr (cosine schedule)"),
+        ("silence_penalty", "weight of (v_th - peak V)+ of a silent label neuron"),
+    ]:
+        flag = "--" + name.replace("_", "-")
+        g.add_argument(flag, type=float, default=DEFAULTS[name], help=meaning)
+    return p
+
+
+def build_model(config: dict[str, Any]) -> Model:
+    """Network, loss, evaluation and spike recorder for one configuration."""
+    params = LIFParameters(tau_mem=config["tau_mem"], tau_syn=config["tau_syn"])
+    t_max = config["t_max"]
+    encoder = LatencyEncoder(config["t_early"], config["t_late"], bias_times=(config["t_bias"],))
+    n_inputs = encoder.n_channels(4)
+    n_classes = len(CLASS_NAMES)
+    hidden = TTFSLIF(config["hidden"], params, t_max, config["hidden_mean"], config["hidden_std"])
+    output = TTFSLIF(n_classes, params, t_max, config["output_mean"], config["output_std"])
+
+    def init(key: jax.Array):
+        key_hidden, key_output = jax.random.split(key)
+        _, p_hidden = hidden.init(key_hidden, (n_inputs,))
+        _, p_output = output.init(key_output, (config["hidden"],))
+        return (p_hidden, p_output)
+
+    def forward(weights, features):
+        """Input, hidden and output spike lists of one sample."""
+        inputs = Spikes(*encoder.events(features))
+        hidden_spikes = hidden.apply(weights[0], inputs)
+        output_spikes = output.apply(weights[1], hidden_spikes)
+        return inputs, hidden_spikes, output_spikes
+
+    def output_times(weights, features):
+        out = forward(weights, features)[2]
+        return first_spike_times(out.time, out.idx, n_classes)
+
+    def sample_loss(weights, features, label):
+        _, hidden_spikes, out = forward(weights, features)
+        t = first_spike_times(out.time, out.idx, n_classes)
+        loss = ttfs_cross_entropy(
+            t,
+            label,
+            tau=config["tau_loss"],
+            t_max=t_max,
+            regularization=config["regularization"],
+            tau_regularization=config["tau_syn"],
+        )
+        if config["silence_penalty"]:
+            v_peak = peak_voltage(weights[1]["weights"], params, hidden_spikes, t_max)
+            loss = loss + config["silence_penalty"] * jax.nn.relu(params.v_th - v_peak[label])
+        return loss, predict_first_spike(t) == label
+
+    def loss(weights, features, labels):
+        losses, correct = jax.vmap(sample_loss, in_axes=(None, 0, 0))(weights, features, labels)
+        return jnp.mean(losses), {"accuracy": jnp.mean(correct)}
+
+    def evaluate(weights, features):
+        t = jax.vmap(output_times, in_axes=(None, 0))(weights, features)
+        return {"prediction": jax.vmap(predict_first_spike)(t), "output_times": t}
+
+    def record(weights, features):
+        layers = jax.vmap(forward, in_axes=(None, 0))(weights, features)
+        return {
+            name: (s.time, s.idx)
+            for name, s in zip(("input", "hidden", "output"), layers, strict=True)
+        }
+
+    return Model(
+        init=init,
+        loss=loss,
+        evaluate=evaluate,
+        record=record,
+        plot_info={
+            "t_max": t_max,
+            "class_names": list(CLASS_NAMES),
+            "layer_sizes": {"input": n_inputs, "hidden": config["hidden"], "output": n_classes},
+        },
+    )
+
+
+def build(args: argparse.Namespace) -> dict[str, Any]:
+    """Model, optimiser and data for :func:`jaxsnn.training.cli.run_task`."""
+    config = {key: getattr(args, key) for key in DEFAULTS}
+    if not 0.0 <= config["lr_decay"] <= 1.0:
+        raise ValueError(f"--lr-decay must lie in [0, 1], got {config['lr_decay']!r}")
+    train_data = yinyang_split("train")
+    steps = args.epochs * (len(train_data) // args.batch_size)
+    schedule = optax.cosine_decay_schedule(args.lr, steps, alpha=config["lr_decay"])
+    return {
+        "model": build_model(config),
+        "optimizer": optax.adam(schedule),
+        "train_data": train_data,
+        "test_data": yinyang_split("test"),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Run the task from the command line (``argv`` defaults to ``sys.argv[1:]``)."""
+    return run_task(TASK, parser(), build, argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""Spike containers of the event-based simulator (pytrees with static shapes).
+
+A spike list holds a static number of entries, sorted by time. Entries that are not spikes
+(padding) have ``time = +inf`` and ``idx = -1`` and come last. Batches carry a leading batch
+axis on every field (build them with ``jax.vmap``).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+Array = jnp.ndarray
+
+
+class Spikes(NamedTuple):
+    """A sorted spike list: ``time[e]`` (seconds) and neuron ``idx[e]`` of spike ``e``.
+
+    ``dropped`` (optional, int32 scalar per sample) counts the spikes lost upstream because an
+    event buffer was full: every simulating layer adds its own losses to the count of its
+    input, so the last layer's ``dropped`` is the total of the network. ``None`` means 0.
+    """
+
+    time: Array
+    idx: Array
+    dropped: Array | None = None
+
+
+def dropped_of(spikes: Spikes) -> Array:
+    """``spikes.dropped`` as an int32 array (``0`` when it is ``None``)."""
+    if spikes.dropped is None:
+        return jnp.zeros(jnp.shape(spikes.time)[:-1], jnp.int32)
+    return jnp.asarray(spikes.dropped, jnp.int32)
+
+
+def is_valid(spikes: Spikes) -> Array:
+    """Mask of real spikes: finite time and ``idx >= 0``."""
+    return jnp.isfinite(spikes.time) & (spikes.idx >= 0)
+
+
+def spike_count(spikes: Spikes) -> Array:
+    """Number of real spikes (per sample when batched)."""
+    return jnp.sum(is_valid(spikes), axis=-1)
+
+
+def sort_spikes(time: ArrayLike, idx: ArrayLike, size: int | None = None) -> Spikes:
+    """Spike list from unsorted ``time``/``idx`` (last axis): padding normalised, sorted, sized.
+
+    Entries with non-finite time or negative ``idx`` become padding (``inf``, ``-1``). The sort
+    is stable (equal times keep their order) and differentiable in ``time``. ``size`` pads
+    with padding entries or truncates (keeping the earliest spikes).
+    """
+    time = jnp.asarray(time)
+    if not jnp.issubdtype(time.dtype, jnp.floating):
+        time = time.astype(float)
+    idx = jnp.asarray(idx, jnp.int32)
+    valid = jnp.isfinite(time) & (idx >= 0)
+    time = jnp.where(valid, time, jnp.inf)
+    idx = jnp.where(valid, idx, -1)
+    time, idx = jax.lax.sort((time, idx), dimension=time.ndim - 1, num_keys=1, is_stable=True)
+    if size is not None:
+        length = time.shape[-1]
+        if size < length:
+            time, idx = time[..., :size], idx[..., :size]
+        elif size > length:
+            pad = [(0, 0)] * (time.ndim - 1) + [(0, size - length)]
+            time = jnp.pad(time, pad, constant_values=jnp.inf)
+            idx = jnp.pad(idx, pad, constant_values=-1)
+    return Spikes(time, idx)
+
+
+def empty_spikes(size: int, dtype=float) -> Spikes:
+    """A spike list of ``size`` padding entries."""
+    return Spikes(jnp.full((size,), jnp.inf, dtype), jnp.full((size,), -1, jnp.int32))
