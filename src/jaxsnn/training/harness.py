@@ -99,7 +99,7 @@ class RunResult:
     output: Path
 
 
-def _make_epoch_fn(model: Model, optimizer: optax.GradientTransformation) -> Callable:
+def make_epoch_fn(model: Model, optimizer: optax.GradientTransformation) -> Callable:
     """``(params, opt_state, features, labels, indices[n_batches, B]) -> (params, opt_state,
     per-batch losses, per-batch aux)`` as one ``lax.scan`` over the batches."""
     grad_fn = jax.value_and_grad(model.loss, has_aux=True)
@@ -201,7 +201,7 @@ def train(
 
     features = jnp.asarray(train_data.features)
     labels = jnp.asarray(train_data.labels)
-    epoch_fn = _make_epoch_fn(model, optimizer)
+    epoch_fn = make_epoch_fn(model, optimizer)
     loss_fn = jax.jit(model.loss)
     evaluate_fn = jax.jit(model.evaluate)
 

@@ -130,8 +130,10 @@ def build_model(config: dict[str, Any]) -> Model:
             tau_regularization=config["tau_syn"],
         )
         if config["silence_penalty"]:
-            v_peak = peak_voltage(weights[1]["weights"], params, hidden_spikes, t_max)
-            loss = loss + config["silence_penalty"] * jax.nn.relu(params.v_th - v_peak[label])
+            # only the label neuron's peak is needed: one weight column instead of all
+            label_weights = jnp.take(weights[1]["weights"], label[None], axis=1)
+            v_peak = peak_voltage(label_weights, params, hidden_spikes, t_max)[0]
+            loss = loss + config["silence_penalty"] * jax.nn.relu(params.v_th - v_peak)
         return loss, predict_first_spike(t) == label
 
     def loss(weights, features, labels):
