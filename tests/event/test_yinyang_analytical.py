@@ -28,11 +28,16 @@ def test_one_gradient_step_moves_label_earlier_and_others_later(model):
         times = np.asarray(model.evaluate(weights, features)["output_times"])
         usable = np.flatnonzero(np.all(np.isfinite(times), axis=1))
         assert len(usable) >= 10
+
+        @jax.jit
+        def times_after_one_step(x, y):
+            grads = jax.grad(lambda w: model.loss(w, x, y)[0])(weights)
+            stepped = jax.tree_util.tree_map(lambda w, g: w - 1e-3 * g, weights, grads)
+            return model.evaluate(stepped, x)["output_times"][0]
+
         for n in usable[:10]:
             x, y = features[n : n + 1], labels[n : n + 1]
-            grads = jax.grad(lambda w: model.loss(w, x, y)[0])(weights)  # noqa: B023
-            stepped = jax.tree_util.tree_map(lambda w, g: w - 1e-3 * g, weights, grads)
-            after = np.asarray(model.evaluate(stepped, x)["output_times"])[0]
+            after = np.asarray(times_after_one_step(x, y))
             label = int(y[0])
             others = [k for k in range(3) if k != label]
             assert after[label] < times[n, label]

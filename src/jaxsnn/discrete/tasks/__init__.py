@@ -1,0 +1,1 @@
+"""Training tasks of the time-discrete simulator (``python -m jaxsnn.discrete.tasks.<name>``)."""
