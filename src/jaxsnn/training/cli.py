@@ -23,26 +23,26 @@ from typing import Any
 RUN_OPTIONS = ("output", "resume", "quiet", "verbose")
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
+def _int_at_least(text: str, minimum: int) -> int:
+    """Parse ``text`` as an integer ``>= minimum`` or raise ``ArgumentTypeError``."""
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+        message = f"expected an integer >= {minimum}, got {text!r}"
+        raise argparse.ArgumentTypeError(message) from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {value}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    return _int_at_least(text, 1)
 
 
 def non_negative_int(text: str) -> int:
     """argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
+    return _int_at_least(text, 0)
 
 
 def positive_float(text: str) -> float:
@@ -194,3 +194,26 @@ def run_task(
         f"results in {output}"
     )
     return metrics
+
+
+def yinyang_experiment(model: Any, args: argparse.Namespace, lr_decay: float) -> dict[str, Any]:
+    """What a Yin-Yang task's ``build`` returns: ``model``, the published splits, and Adam.
+
+    The learning rate follows a cosine decay from ``args.lr`` to ``lr_decay * args.lr``
+    over the whole run (``args.epochs`` epochs of ``5000 // args.batch_size`` updates).
+    """
+    import optax
+
+    from jaxsnn.datasets import yinyang_split
+
+    if not 0.0 <= lr_decay <= 1.0:
+        raise ValueError(f"--lr-decay must lie in [0, 1], got {lr_decay!r}")
+    train_data = yinyang_split("train")
+    steps = args.epochs * (len(train_data) // args.batch_size)
+    schedule = optax.cosine_decay_schedule(args.lr, steps, alpha=lr_decay)
+    return {
+        "model": model,
+        "optimizer": optax.adam(schedule),
+        "train_data": train_data,
+        "test_data": yinyang_split("test"),
+    }

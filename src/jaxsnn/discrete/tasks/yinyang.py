@@ -17,15 +17,20 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from jaxsnn.base import serial_trace
-from jaxsnn.datasets import CLASS_NAMES, yinyang_split
+from jaxsnn.datasets import CLASS_NAMES
 from jaxsnn.discrete.decoding import accuracy, max_over_time, max_over_time_loss, spike_raster
 from jaxsnn.discrete.layers import LI, LIF, Linear
 from jaxsnn.discrete.surrogate import SURROGATES
 from jaxsnn.encoding import LatencyEncoder
-from jaxsnn.training.cli import positive_float, positive_int, run_task, task_parser
+from jaxsnn.training.cli import (
+    positive_float,
+    positive_int,
+    run_task,
+    task_parser,
+    yinyang_experiment,
+)
 from jaxsnn.training.harness import Model
 
 TASK = "yinyang-discrete"
@@ -184,17 +189,7 @@ def task_config(args: argparse.Namespace) -> dict[str, Any]:
 def build(args: argparse.Namespace) -> dict[str, Any]:
     """Model, optimiser and data for :func:`jaxsnn.training.cli.run_task`."""
     config = task_config(args)
-    if not 0.0 <= config["lr_decay"] <= 1.0:
-        raise ValueError(f"--lr-decay must lie in [0, 1], got {config['lr_decay']!r}")
-    train_data = yinyang_split("train")
-    steps = args.epochs * (len(train_data) // args.batch_size)
-    schedule = optax.cosine_decay_schedule(args.lr, steps, alpha=config["lr_decay"])
-    return {
-        "model": build_model(config),
-        "optimizer": optax.adam(schedule),
-        "train_data": train_data,
-        "test_data": yinyang_split("test"),
-    }
+    return yinyang_experiment(build_model(config), args, config["lr_decay"])
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:

@@ -19,16 +19,21 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import optax
 
-from jaxsnn.datasets import CLASS_NAMES, yinyang_split
+from jaxsnn.datasets import CLASS_NAMES
 from jaxsnn.encoding import LatencyEncoder
 from jaxsnn.event.leaky_integrate_and_fire import TTFSLIF
 from jaxsnn.event.loss import first_spike_times, predict_first_spike, ttfs_cross_entropy
 from jaxsnn.event.ttfs import peak_voltage
 from jaxsnn.event.types import Spikes
 from jaxsnn.neuron import LIFParameters
-from jaxsnn.training.cli import positive_float, positive_int, run_task, task_parser
+from jaxsnn.training.cli import (
+    positive_float,
+    positive_int,
+    run_task,
+    task_parser,
+    yinyang_experiment,
+)
 from jaxsnn.training.harness import Model
 
 TASK = "yinyang-analytical"
@@ -167,17 +172,7 @@ def build_model(config: dict[str, Any]) -> Model:
 def build(args: argparse.Namespace) -> dict[str, Any]:
     """Model, optimiser and data for :func:`jaxsnn.training.cli.run_task`."""
     config = {key: getattr(args, key) for key in DEFAULTS}
-    if not 0.0 <= config["lr_decay"] <= 1.0:
-        raise ValueError(f"--lr-decay must lie in [0, 1], got {config['lr_decay']!r}")
-    train_data = yinyang_split("train")
-    steps = args.epochs * (len(train_data) // args.batch_size)
-    schedule = optax.cosine_decay_schedule(args.lr, steps, alpha=config["lr_decay"])
-    return {
-        "model": build_model(config),
-        "optimizer": optax.adam(schedule),
-        "train_data": train_data,
-        "test_data": yinyang_split("test"),
-    }
+    return yinyang_experiment(build_model(config), args, config["lr_decay"])
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
