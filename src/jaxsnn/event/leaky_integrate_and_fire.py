@@ -66,6 +66,16 @@ def _draw(key: jax.Array, shape: tuple[int, int], w_theta: float, mean: float, s
     return w_theta * (mean / fan_in + std / math.sqrt(fan_in) * normal)
 
 
+def _feed_forward_init(n_hidden: int, w_theta: float, mean: float, std: float):
+    """``init(key, input_shape) -> ((n_hidden,), {"weights": W})`` with ``W`` from :func:`_draw`."""
+
+    def init(key: jax.Array, input_shape: Shape | int) -> tuple[Shape, dict]:
+        weights = _draw(key, (_n_inputs(input_shape), n_hidden), w_theta, mean, std)
+        return (n_hidden,), {"weights": weights}
+
+    return init
+
+
 def _check_layer_args(n_hidden: int, params: LIFParameters, t_max: float, max_events) -> None:
     """Eager validation of the static layer arguments."""
     if not isinstance(n_hidden, int | np.integer) or n_hidden < 1:
@@ -96,10 +106,7 @@ def LIF(
     method = select_method(params)
     w_theta = threshold_weight(params)
 
-    def init(key: jax.Array, input_shape: Shape | int) -> tuple[Shape, dict]:
-        n_in = _n_inputs(input_shape)
-        weights = _draw(key, (n_in, n_hidden), w_theta, weight_mean, weight_std)
-        return (n_hidden,), {"weights": weights}
+    init = _feed_forward_init(n_hidden, w_theta, weight_mean, weight_std)
 
     def apply(layer_params: dict, spikes: Spikes, **_: Any) -> Spikes:
         return simulate_population(
@@ -172,10 +179,7 @@ def TTFSLIF(
     mode = state_mode(params)
     w_theta = threshold_weight(params)
 
-    def init(key: jax.Array, input_shape: Shape | int) -> tuple[Shape, dict]:
-        n_in = _n_inputs(input_shape)
-        weights = _draw(key, (n_in, n_hidden), w_theta, weight_mean, weight_std)
-        return (n_hidden,), {"weights": weights}
+    init = _feed_forward_init(n_hidden, w_theta, weight_mean, weight_std)
 
     def apply(layer_params: dict, spikes: Spikes, **_: Any) -> Spikes:
         return ttfs_first_spikes(layer_params["weights"], params, spikes, t_max, method, mode)
