@@ -20,6 +20,7 @@ keyword arguments (passed on by ``serial``) are ignored.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -106,6 +107,33 @@ def _neuron_setup(params: LIFParameters, dt: float, threshold: str | ThresholdFn
     return dt, surrogate(threshold)
 
 
+def _weightless_layer(name: str, step: Callable, make_initial_state: Callable) -> Layer:
+    """A layer without parameters: ``step`` over time from ``make_initial_state(shape, dtype)``.
+
+    ``apply(params, inputs[T, ..., n], return_state=False, initial_state=None)``; the output
+    shape equals the input shape.
+    """
+
+    def init(key: jax.Array, input_shape: Shape) -> tuple[Shape, tuple]:
+        _check_input_shape(name, input_shape)
+        return input_shape, ()
+
+    def apply(
+        layer_params: Any,
+        inputs: Array,
+        *,
+        return_state: bool = False,
+        initial_state: Any = None,
+        **_: Any,
+    ):
+        inputs = _check_inputs(name, inputs, None)
+        if initial_state is None:
+            initial_state = make_initial_state(inputs.shape[1:], dtype=inputs.dtype)
+        return F.simulate(step, initial_state, inputs, return_state=return_state)
+
+    return Layer(init, apply)
+
+
 def LIF(
     dt: float,
     params: LIFParameters = DEFAULT_PARAMETERS,
@@ -126,24 +154,7 @@ def LIF(
         raise ValueError(f"reset must be one of {F.RESET_MODES}, got {reset!r}")
     step = partial(F.lif_step, params=params, dt=dt, threshold=threshold_fn, reset=reset)
 
-    def init(key: jax.Array, input_shape: Shape) -> tuple[Shape, tuple]:
-        _check_input_shape("LIF", input_shape)
-        return input_shape, ()
-
-    def apply(
-        layer_params: Any,
-        inputs: Array,
-        *,
-        return_state: bool = False,
-        initial_state: F.LIFState | None = None,
-        **_: Any,
-    ):
-        inputs = _check_inputs("LIF", inputs, None)
-        if initial_state is None:
-            initial_state = F.lif_initial_state(inputs.shape[1:], params, inputs.dtype)
-        return F.simulate(step, initial_state, inputs, return_state=return_state)
-
-    return Layer(init, apply)
+    return _weightless_layer("LIF", step, partial(F.lif_initial_state, params=params))
 
 
 def LI(dt: float, params: LIFParameters = DEFAULT_PARAMETERS) -> Layer:
@@ -157,24 +168,7 @@ def LI(dt: float, params: LIFParameters = DEFAULT_PARAMETERS) -> Layer:
     dt = F.check_dt(dt, params)
     step = partial(F.li_step, params=params, dt=dt)
 
-    def init(key: jax.Array, input_shape: Shape) -> tuple[Shape, tuple]:
-        _check_input_shape("LI", input_shape)
-        return input_shape, ()
-
-    def apply(
-        layer_params: Any,
-        inputs: Array,
-        *,
-        return_state: bool = False,
-        initial_state: F.LIState | None = None,
-        **_: Any,
-    ):
-        inputs = _check_inputs("LI", inputs, None)
-        if initial_state is None:
-            initial_state = F.li_initial_state(inputs.shape[1:], params, inputs.dtype)
-        return F.simulate(step, initial_state, inputs, return_state=return_state)
-
-    return Layer(init, apply)
+    return _weightless_layer("LI", step, partial(F.li_initial_state, params=params))
 
 
 def RecurrentLIF(
