@@ -156,3 +156,24 @@ def propagate(state: LIFState, dt: ArrayLike, params: LIFParameters) -> LIFState
     v = jnp.where(finite, v, params.v_leak)
     i = jnp.where(finite, i, 0.0 * i)
     return LIFState(v=v, i=i)
+
+
+def adjoint_propagate(adjoint: LIFState, dt: ArrayLike, params: LIFParameters) -> LIFState:
+    """Adjoint variables ``(lambda_V, lambda_I)`` carried backwards over ``dt >= 0`` (no events).
+
+    The adjoint of :func:`propagate` (its transpose): with ``lambda = dL/d(V, I)`` at time
+    ``t``, the sensitivities at ``t - dt`` are::
+
+        lambda_V(t - dt) = lambda_V(t) exp(-dt / tau_mem)
+        lambda_I(t - dt) = lambda_I(t) exp(-dt / tau_syn) + lambda_V(t) k(dt)
+
+    (``k``: :func:`synaptic_kernel`), the closed-form solution of
+    ``-d lambda_V/dt = -lambda_V / tau_mem`` and
+    ``-d lambda_I/dt = lambda_V / tau_mem - lambda_I / tau_syn`` backwards in time.
+    ``adjoint.v`` holds ``lambda_V``, ``adjoint.i`` holds ``lambda_I``.
+    """
+    lam_v, lam_i = adjoint
+    return LIFState(
+        v=lam_v * jnp.exp(-dt / params.tau_mem),
+        i=lam_i * jnp.exp(-dt / params.tau_syn) + lam_v * synaptic_kernel(dt, params),
+    )

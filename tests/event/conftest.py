@@ -1,4 +1,4 @@
-"""Make the shared helper module ``lif_reference`` importable (pytest runs in importlib mode)."""
+"""Make the helper modules ``lif_reference``, ``gradient_check`` importable (importlib mode)."""
 
 import sys
 from pathlib import Path

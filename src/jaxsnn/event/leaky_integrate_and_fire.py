@@ -8,6 +8,8 @@ sorted output spikes of its neurons; batch with ``jax.vmap(apply, in_axes=(None,
 * :func:`RecurrentLIF` -- recurrent population (input and recurrent weights); with
   block-structured recurrent weights it emulates several feed-forward layers in one
   population (zero delay, like a chain of :func:`LIF` layers);
+* :func:`EventPropLIF`, :func:`RecurrentEventPropLIF` -- the same with EventProp gradients
+  (adjoint backward pass, :mod:`jaxsnn.event.eventprop`);
 * :func:`TTFSLIF` -- feed-forward layer that returns each neuron's first spike only, computed
   by the vectorised fast path of :mod:`jaxsnn.event.ttfs` (no event loop); it gives the
   same first spikes as :func:`LIF`.
@@ -21,6 +23,7 @@ just reaches threshold from rest (``kappa``: :func:`jaxsnn.neuron.synaptic_kerne
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -28,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxsnn.base import Layer, Shape
+from jaxsnn.event.eventprop import eventprop_first_spikes, eventprop_population
 from jaxsnn.event.root import select_method
 from jaxsnn.event.step import simulate_population
 from jaxsnn.event.ttfs import state_mode, ttfs_first_spikes
@@ -87,6 +91,27 @@ def _check_layer_args(n_hidden: int, params: LIFParameters, t_max: float, max_ev
         raise ValueError(f"max_events must be an integer >= 1, got {max_events!r}")
 
 
+def _feed_forward_layer(
+    n_hidden: int,
+    params: LIFParameters,
+    t_max: float,
+    max_events: int | None,
+    weight_mean: float,
+    weight_std: float,
+    simulator: Callable,
+) -> Layer:
+    """Feed-forward init/apply pair that runs ``simulator`` (simulate_population's signature)."""
+    _check_layer_args(n_hidden, params, t_max, max_events)
+    max_events = 2 * n_hidden if max_events is None else int(max_events)
+    method = select_method(params)
+    init = _feed_forward_init(n_hidden, threshold_weight(params), weight_mean, weight_std)
+
+    def apply(layer_params: dict, spikes: Spikes, **_: Any) -> Spikes:
+        return simulator(layer_params["weights"], None, params, spikes, t_max, max_events, method)
+
+    return Layer(init, apply)
+
+
 def LIF(
     n_hidden: int,
     params: LIFParameters,
@@ -99,18 +124,72 @@ def LIF(
 
     ``params = {"weights": [n_in, n_hidden]}``. ``apply(params, spikes) -> Spikes`` with
     ``max_events`` entries (default ``2 n_hidden``), every spike before ``t_max``, several per
-    neuron possible; overflow counted in ``dropped``.
+    neuron possible; overflow counted in ``dropped``. Gradients: autodiff through the exact
+    spike times (implicit function theorem at each crossing).
     """
+    return _feed_forward_layer(
+        n_hidden, params, t_max, max_events, weight_mean, weight_std, simulate_population
+    )
+
+
+def EventPropLIF(
+    n_hidden: int,
+    params: LIFParameters,
+    t_max: float,
+    max_events: int | None = None,
+    weight_mean: float = 2.0,
+    weight_std: float = 1.0,
+    first_spike_only: bool = False,
+) -> Layer:
+    """:func:`LIF` (or, with ``first_spike_only``, :func:`TTFSLIF`) with EventProp gradients.
+
+    Same forward spikes and parameters; the gradient is the adjoint backward pass of
+    :mod:`jaxsnn.event.eventprop` (memory of the order of the number of spikes), and flows
+    to the weights and to the input spike times, hence through stacks of layers.
+    ``first_spike_only``: each neuron's first spike only, by the fast path, with the
+    closed-form adjoint (:func:`~jaxsnn.event.eventprop.first_spike_backward`).
+    """
+    if not first_spike_only:
+        return _feed_forward_layer(
+            n_hidden, params, t_max, max_events, weight_mean, weight_std, eventprop_population
+        )
+    return _first_spike_layer(
+        n_hidden, params, t_max, weight_mean, weight_std, eventprop_first_spikes
+    )
+
+
+def _recurrent_layer(
+    n_hidden: int,
+    params: LIFParameters,
+    t_max: float,
+    max_events: int | None,
+    weights: tuple[float, float, float, float],
+    simulator: Callable,
+) -> Layer:
+    """Recurrent init/apply pair; ``weights``: input mean/std, recurrent mean/std."""
     _check_layer_args(n_hidden, params, t_max, max_events)
-    max_events = 2 * n_hidden if max_events is None else int(max_events)
+    max_events = 4 * n_hidden if max_events is None else int(max_events)
     method = select_method(params)
     w_theta = threshold_weight(params)
+    weight_mean, weight_std, recurrent_mean, recurrent_std = weights
 
-    init = _feed_forward_init(n_hidden, w_theta, weight_mean, weight_std)
+    def init(key: jax.Array, input_shape: Shape | int) -> tuple[Shape, dict]:
+        n_in = _n_inputs(input_shape)
+        key_in, key_rec = jax.random.split(key)
+        w_in = _draw(key_in, (n_in, n_hidden), w_theta, weight_mean, weight_std)
+        w_rec = _draw(key_rec, (n_hidden, n_hidden), w_theta, recurrent_mean, recurrent_std)
+        w_rec = w_rec * (1.0 - jnp.eye(n_hidden))
+        return (n_hidden,), {"input_weights": w_in, "recurrent_weights": w_rec}
 
     def apply(layer_params: dict, spikes: Spikes, **_: Any) -> Spikes:
-        return simulate_population(
-            layer_params["weights"], None, params, spikes, t_max, max_events, method
+        return simulator(
+            layer_params["input_weights"],
+            layer_params["recurrent_weights"],
+            params,
+            spikes,
+            t_max,
+            max_events,
+            method,
         )
 
     return Layer(init, apply)
@@ -133,29 +212,46 @@ def RecurrentLIF(
     ``apply(params, spikes) -> Spikes`` of all ``n`` neurons (``max_events`` entries, default
     ``4 n_hidden``).
     """
-    _check_layer_args(n_hidden, params, t_max, max_events)
-    max_events = 4 * n_hidden if max_events is None else int(max_events)
-    method = select_method(params)
-    w_theta = threshold_weight(params)
+    weights = (weight_mean, weight_std, recurrent_mean, recurrent_std)
+    return _recurrent_layer(n_hidden, params, t_max, max_events, weights, simulate_population)
 
-    def init(key: jax.Array, input_shape: Shape | int) -> tuple[Shape, dict]:
-        n_in = _n_inputs(input_shape)
-        key_in, key_rec = jax.random.split(key)
-        w_in = _draw(key_in, (n_in, n_hidden), w_theta, weight_mean, weight_std)
-        w_rec = _draw(key_rec, (n_hidden, n_hidden), w_theta, recurrent_mean, recurrent_std)
-        w_rec = w_rec * (1.0 - jnp.eye(n_hidden))
-        return (n_hidden,), {"input_weights": w_in, "recurrent_weights": w_rec}
+
+def RecurrentEventPropLIF(
+    n_hidden: int,
+    params: LIFParameters,
+    t_max: float,
+    max_events: int | None = None,
+    weight_mean: float = 2.0,
+    weight_std: float = 1.0,
+    recurrent_mean: float = 0.0,
+    recurrent_std: float = 0.5,
+) -> Layer:
+    """:func:`RecurrentLIF` with EventProp gradients.
+
+    Same forward spikes and parameters; gradients for the input and recurrent weights and
+    the input spike times from the adjoint backward pass
+    (:func:`~jaxsnn.event.eventprop.eventprop_population`).
+    """
+    weights = (weight_mean, weight_std, recurrent_mean, recurrent_std)
+    return _recurrent_layer(n_hidden, params, t_max, max_events, weights, eventprop_population)
+
+
+def _first_spike_layer(
+    n_hidden: int,
+    params: LIFParameters,
+    t_max: float,
+    weight_mean: float,
+    weight_std: float,
+    first_spikes: Callable,
+) -> Layer:
+    """Feed-forward first-spike init/apply pair running ``first_spikes`` (the fast path)."""
+    _check_layer_args(n_hidden, params, t_max, None)
+    method = select_method(params)
+    mode = state_mode(params)
+    init = _feed_forward_init(n_hidden, threshold_weight(params), weight_mean, weight_std)
 
     def apply(layer_params: dict, spikes: Spikes, **_: Any) -> Spikes:
-        return simulate_population(
-            layer_params["input_weights"],
-            layer_params["recurrent_weights"],
-            params,
-            spikes,
-            t_max,
-            max_events,
-            method,
-        )
+        return first_spikes(layer_params["weights"], params, spikes, t_max, method, mode)
 
     return Layer(init, apply)
 
@@ -174,14 +270,4 @@ def TTFSLIF(
     once by :func:`jaxsnn.event.ttfs.ttfs_first_spikes`. Identical to the first spikes of
     :func:`LIF`; refractoriness and reset do not matter for a first spike.
     """
-    _check_layer_args(n_hidden, params, t_max, None)
-    method = select_method(params)
-    mode = state_mode(params)
-    w_theta = threshold_weight(params)
-
-    init = _feed_forward_init(n_hidden, w_theta, weight_mean, weight_std)
-
-    def apply(layer_params: dict, spikes: Spikes, **_: Any) -> Spikes:
-        return ttfs_first_spikes(layer_params["weights"], params, spikes, t_max, method, mode)
-
-    return Layer(init, apply)
+    return _first_spike_layer(n_hidden, params, t_max, weight_mean, weight_std, ttfs_first_spikes)

@@ -145,13 +145,23 @@ def apply_crossing(
     t_refrac``; then ``I += sum_j W_rec[j]``. Spikes past the buffer end count as dropped.
     """
     spiking = event.is_crossing & (event.crossing_times == event.time)
-    v = jnp.where(spiking, params.v_reset, state.neurons.v)
-    current = state.neurons.i
-    if recurrent_weights is not None:
-        current = current + spiking.astype(current.dtype) @ recurrent_weights
+    # lag = event.time - t_j is exactly 0 for each spiking neuron j; the first-order terms in
+    # lag below add nothing to the values but give every neuron's reset and recurrent jump the
+    # derivative of its own spike time (exact gradients also at simultaneous crossings)
+    lag = jnp.where(spiking, event.time - event.crossing_times, 0.0)
     refractory_until = jnp.where(
         spiking, event.crossing_times + params.t_refrac, state.refractory_until
     )
+    free = refractory_until <= event.time
+    current = state.neurons.i
+    restart = (params.v_leak - params.v_reset + current) / params.tau_mem
+    v = jnp.where(spiking, params.v_reset + jnp.where(free, lag * restart, 0.0), state.neurons.v)
+    if recurrent_weights is not None:
+        weight = spiking.astype(current.dtype)
+        jump = weight @ recurrent_weights
+        early = (weight * lag) @ recurrent_weights  # d/dt_j of W e^{-lag/tau_syn}, W k(lag)
+        current = current + jump - early / params.tau_syn
+        v = v + jnp.where(free, early / params.tau_mem, 0.0)
     max_events = state.spikes.time.shape[0]
     position = state.count + jnp.cumsum(spiking) - 1
     stored = spiking & (position < max_events)
