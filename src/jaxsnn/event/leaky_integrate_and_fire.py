@@ -8,8 +8,8 @@ sorted output spikes of its neurons; batch with ``jax.vmap(apply, in_axes=(None,
 * :func:`RecurrentLIF` -- recurrent population (input and recurrent weights); with
   block-structured recurrent weights it emulates several feed-forward layers in one
   population (zero delay, like a chain of :func:`LIF` layers);
-* :func:`EventPropLIF`, :func:`RecurrentEventPropLIF` -- the same with EventProp gradients
-  (adjoint backward pass, :mod:`jaxsnn.event.eventprop`);
+* :func:`EventPropLIF`, :func:`RecurrentEventPropLIF`, :func:`EventPropTTFSLIF` -- the same
+  with EventProp gradients (adjoint backward pass, :mod:`jaxsnn.event.eventprop`);
 * :func:`TTFSLIF` -- feed-forward layer that returns each neuron's first spike only, computed
   by the vectorised fast path of :mod:`jaxsnn.event.ttfs` (no event loop); it gives the
   same first spikes as :func:`LIF`.
@@ -149,12 +149,10 @@ def EventPropLIF(
     ``first_spike_only``: each neuron's first spike only, by the fast path, with the
     closed-form adjoint (:func:`~jaxsnn.event.eventprop.first_spike_backward`).
     """
-    if not first_spike_only:
-        return _feed_forward_layer(
-            n_hidden, params, t_max, max_events, weight_mean, weight_std, eventprop_population
-        )
-    return _first_spike_layer(
-        n_hidden, params, t_max, weight_mean, weight_std, eventprop_first_spikes
+    if first_spike_only:
+        return EventPropTTFSLIF(n_hidden, params, t_max, weight_mean, weight_std)
+    return _feed_forward_layer(
+        n_hidden, params, t_max, max_events, weight_mean, weight_std, eventprop_population
     )
 
 
@@ -271,3 +269,20 @@ def TTFSLIF(
     :func:`LIF`; refractoriness and reset do not matter for a first spike.
     """
     return _first_spike_layer(n_hidden, params, t_max, weight_mean, weight_std, ttfs_first_spikes)
+
+
+def EventPropTTFSLIF(
+    n_hidden: int,
+    params: LIFParameters,
+    t_max: float,
+    weight_mean: float = 2.0,
+    weight_std: float = 1.0,
+) -> Layer:
+    """:func:`TTFSLIF` with EventProp gradients (same signature, same spikes).
+
+    The forward pass is the fast path; the backward pass is the closed-form adjoint of
+    :func:`~jaxsnn.event.eventprop.first_spike_backward`, vectorised like the forward.
+    """
+    return _first_spike_layer(
+        n_hidden, params, t_max, weight_mean, weight_std, eventprop_first_spikes
+    )

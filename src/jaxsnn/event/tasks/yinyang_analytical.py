@@ -14,12 +14,13 @@ implicit differentiation of the analytically computed spike times::
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+from jaxsnn.base import Layer
 from jaxsnn.datasets import CLASS_NAMES
 from jaxsnn.encoding import LatencyEncoder
 from jaxsnn.event.leaky_integrate_and_fire import TTFSLIF
@@ -60,11 +61,14 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(
+    prog: str = "python -m jaxsnn.event.tasks.yinyang_analytical",
+    description: str = __doc__.splitlines()[0],
+) -> argparse.ArgumentParser:
     """The task's command line: the shared run options plus the network's."""
     p = task_parser(
-        "python -m jaxsnn.event.tasks.yinyang_analytical",
-        __doc__.splitlines()[0],
+        prog,
+        description,
         epochs=DEFAULTS["epochs"],
         batch_size=DEFAULTS["batch_size"],
         lr=DEFAULTS["lr"],
@@ -96,15 +100,77 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def build_model(config: dict[str, Any]) -> Model:
-    """Network, loss, evaluation and spike recorder for one configuration."""
-    params = LIFParameters(tau_mem=config["tau_mem"], tau_syn=config["tau_syn"])
+def neuron_parameters(config: dict[str, Any]) -> LIFParameters:
+    """The LIF parameters of every neuron of the network."""
+    return LIFParameters(tau_mem=config["tau_mem"], tau_syn=config["tau_syn"])
+
+
+def encoder_of(config: dict[str, Any]) -> LatencyEncoder:
+    """Features ``[x, y]`` -> ``[x, y, 1-x, 1-y]`` latency spikes plus the bias spike."""
+    return LatencyEncoder(config["t_early"], config["t_late"], bias_times=(config["t_bias"],))
+
+
+def first_spike_loss(
+    config: dict[str, Any],
+    output_times: jax.Array,
+    label: jax.Array,
+    hidden_spikes: Spikes,
+    output_weights: jax.Array,
+) -> jax.Array:
+    """Cross-entropy of the first output spikes plus the penalty on a silent label neuron.
+
+    ``L = CE(-t / tau_loss) + regularization (exp(t_label / tau_syn) - 1)
+    + silence_penalty * relu(v_th - V_peak[label])`` with the label neuron's exact peak
+    voltage given the hidden spikes (:func:`jaxsnn.event.ttfs.peak_voltage`).
+    """
+    params = neuron_parameters(config)
+    loss = ttfs_cross_entropy(
+        output_times,
+        label,
+        tau=config["tau_loss"],
+        t_max=config["t_max"],
+        regularization=config["regularization"],
+        tau_regularization=config["tau_syn"],
+    )
+    if config["silence_penalty"]:
+        # only the label neuron's peak is needed: one weight column instead of all
+        label_weights = jnp.take(output_weights, label[None], axis=1)
+        v_peak = peak_voltage(label_weights, params, hidden_spikes, config["t_max"])[0]
+        loss = loss + config["silence_penalty"] * jax.nn.relu(params.v_th - v_peak)
+    return loss
+
+
+def plot_info(config: dict[str, Any]) -> dict[str, Any]:
+    """What ``jaxsnn plot`` needs to know about the network."""
+    return {
+        "t_max": config["t_max"],
+        "class_names": list(CLASS_NAMES),
+        "layer_sizes": {
+            "input": encoder_of(config).n_channels(4),
+            "hidden": config["hidden"],
+            "output": len(CLASS_NAMES),
+        },
+    }
+
+
+def build_model(config: dict[str, Any], first_spike_layer: Callable[..., Layer] = TTFSLIF) -> Model:
+    """Network, loss, evaluation and spike recorder for one configuration.
+
+    ``first_spike_layer`` builds both layers (signature of
+    :func:`~jaxsnn.event.leaky_integrate_and_fire.TTFSLIF`); the EventProp task passes its
+    EventProp counterpart, which gives the same spikes with adjoint gradients.
+    """
+    params = neuron_parameters(config)
     t_max = config["t_max"]
-    encoder = LatencyEncoder(config["t_early"], config["t_late"], bias_times=(config["t_bias"],))
+    encoder = encoder_of(config)
     n_inputs = encoder.n_channels(4)
     n_classes = len(CLASS_NAMES)
-    hidden = TTFSLIF(config["hidden"], params, t_max, config["hidden_mean"], config["hidden_std"])
-    output = TTFSLIF(n_classes, params, t_max, config["output_mean"], config["output_std"])
+    hidden = first_spike_layer(
+        config["hidden"], params, t_max, config["hidden_mean"], config["hidden_std"]
+    )
+    output = first_spike_layer(
+        n_classes, params, t_max, config["output_mean"], config["output_std"]
+    )
 
     def init(key: jax.Array):
         key_hidden, key_output = jax.random.split(key)
@@ -126,19 +192,7 @@ def build_model(config: dict[str, Any]) -> Model:
     def sample_loss(weights, features, label):
         _, hidden_spikes, out = forward(weights, features)
         t = first_spike_times(out.time, out.idx, n_classes)
-        loss = ttfs_cross_entropy(
-            t,
-            label,
-            tau=config["tau_loss"],
-            t_max=t_max,
-            regularization=config["regularization"],
-            tau_regularization=config["tau_syn"],
-        )
-        if config["silence_penalty"]:
-            # only the label neuron's peak is needed: one weight column instead of all
-            label_weights = jnp.take(weights[1]["weights"], label[None], axis=1)
-            v_peak = peak_voltage(label_weights, params, hidden_spikes, t_max)[0]
-            loss = loss + config["silence_penalty"] * jax.nn.relu(params.v_th - v_peak)
+        loss = first_spike_loss(config, t, label, hidden_spikes, weights[1]["weights"])
         return loss, predict_first_spike(t) == label
 
     def loss(weights, features, labels):
@@ -157,15 +211,7 @@ def build_model(config: dict[str, Any]) -> Model:
         }
 
     return Model(
-        init=init,
-        loss=loss,
-        evaluate=evaluate,
-        record=record,
-        plot_info={
-            "t_max": t_max,
-            "class_names": list(CLASS_NAMES),
-            "layer_sizes": {"input": n_inputs, "hidden": config["hidden"], "output": n_classes},
-        },
+        init=init, loss=loss, evaluate=evaluate, record=record, plot_info=plot_info(config)
     )
 
 
