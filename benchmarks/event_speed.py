@@ -1,7 +1,8 @@
 """Speed of the event-based simulator (run by hand; results go to benchmarks/RESULTS.md).
 
-1. One training epoch of the default ``yinyang_analytical`` network (5000 samples,
-   forward + backward + Adam, the harness's jitted epoch), compile time apart.
+1. One training epoch of the default ``yinyang_analytical`` network and of the same network
+   trained with EventProp (``yinyang_event_prop``, also ``--recurrent``): 5000 samples,
+   forward + backward + Adam, the harness's jitted epoch, compile time apart.
 2. One layer, fast path (first spikes) and event stepping, vs the number of neurons.
 3. The same vs the number of input spikes.
 
@@ -22,7 +23,7 @@ from timing import time_jitted  # noqa: E402
 
 from jaxsnn.datasets import batch_indices, yinyang_split  # noqa: E402
 from jaxsnn.event.step import simulate_population  # noqa: E402
-from jaxsnn.event.tasks import yinyang_analytical as task  # noqa: E402
+from jaxsnn.event.tasks import yinyang_analytical, yinyang_event_prop  # noqa: E402
 from jaxsnn.event.ttfs import ttfs_spike_times  # noqa: E402
 from jaxsnn.event.types import Spikes  # noqa: E402
 from jaxsnn.neuron import LIFParameters  # noqa: E402
@@ -33,8 +34,8 @@ T_MAX = 2e-2
 BATCH = 100
 
 
-def epoch_benchmark() -> dict:
-    config = dict(task.DEFAULTS)
+def epoch_benchmark(task, repeats: int = 5, **overrides) -> dict:
+    config = {**task.DEFAULTS, **overrides}
     model = task.build_model(config)
     optimizer = optax.adam(config["lr"])
     data = yinyang_split("train")
@@ -43,7 +44,7 @@ def epoch_benchmark() -> dict:
     idx = batch_indices(jax.random.PRNGKey(1), len(data), config["batch_size"])
     epoch = make_epoch_fn(model, optimizer)
     args = (params, state, jnp.asarray(data.features), jnp.asarray(data.labels), idx)
-    return time_jitted(epoch, *args, repeats=5)
+    return time_jitted(epoch, *args, repeats=repeats)
 
 
 def random_inputs(key, n_inputs: int, n_spikes: int):
@@ -75,11 +76,17 @@ def layer_benchmark(n_neurons: int, n_spikes: int, n_inputs: int = 50) -> dict:
 
 def main() -> None:
     print(f"jax {jax.__version__}, backend {jax.default_backend()}, devices {jax.devices()}")
-    e = epoch_benchmark()
-    print(
-        f"| yinyang_analytical epoch (5000 samples, fwd+bwd+Adam) | "
-        f"{e['median_s']:.3f} s median (min {e['min_s']:.3f} s) | compile {e['compile_s']:.1f} s |"
-    )
+    print("| training epoch, default network (5000 samples, fwd+bwd+Adam) | median | compile |")
+    print("| --- | --- | --- |")
+    for name, task, overrides, repeats in [
+        ("yinyang_analytical (implicit differentiation)", yinyang_analytical, {}, 5),
+        ("yinyang_event_prop (EventProp)", yinyang_event_prop, {}, 5),
+        ("yinyang_event_prop --recurrent", yinyang_event_prop, {"recurrent": True}, 3),
+    ]:
+        e = epoch_benchmark(task, repeats, **overrides)
+        print(
+            f"| {name} | {e['median_s']:.3f} s (min {e['min_s']:.3f} s) | {e['compile_s']:.1f} s |"
+        )
     print("\n| neurons | input spikes | fast path (batch 100) | stepping (batch 100) |")
     print("| --- | --- | --- | --- |")
     for n, k in [(10, 50), (100, 50), (1000, 50), (100, 10), (100, 200), (100, 1000)]:
