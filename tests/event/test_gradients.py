@@ -1,6 +1,7 @@
 """Exact gradients: d(loss)/d(weights) against central finite differences in float64."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from gradient_check import (
     T_MAX,
@@ -14,6 +15,7 @@ from gradient_check import (
 from jaxsnn.base import serial
 from jaxsnn.event.leaky_integrate_and_fire import LIF, TTFSLIF, RecurrentLIF
 from jaxsnn.event.step import simulate_population
+from jaxsnn.event.types import Spikes
 
 
 def test_single_neuron_several_spikes():
@@ -79,3 +81,26 @@ def test_fast_path_two_layers():
                 return weighted_times(net.apply(w, inputs), 3)
 
             assert_gradient_matches_finite_differences(loss, weights)
+
+
+def test_simultaneous_crossings_carry_their_own_derivatives():
+    """Two identical neurons cross at exactly the same time; each reset (and later spike)
+    must follow its own spike time's derivative, not the shared event time's."""
+    with jax.enable_x64(True):
+        params = lif_params(1.37)
+        rng = np.random.default_rng(1)
+        w = rng.normal(1.5, 1.0, (4, 4))
+        w[:, 1] = w[:, 0]
+        inputs = Spikes(
+            jnp.asarray([1e-3, 1e-3, 2e-3, 2e-3, 2e-3, 5e-3]),
+            jnp.asarray([0, 1, 2, 0, 3, 1], jnp.int32),
+        )
+        out = simulate_population(w, None, params, inputs, T_MAX, 30)
+        times, idx = np.asarray(out.time), np.asarray(out.idx)
+        assert np.array_equal(times[idx == 0], times[idx == 1]) and int(out.dropped) == 0
+        assert np.sum(np.asarray(out.idx) == 0) >= 2  # later spikes depend on the reset
+
+        def loss(w):
+            return weighted_times(simulate_population(w, None, params, inputs, T_MAX, 30), 4)
+
+        assert_gradient_matches_finite_differences(loss, w)
