@@ -305,3 +305,23 @@ def test_first_spike_only_rejects_recurrent_weights():
             T_MAX,
             first_spike_only=True,
         )
+
+
+def test_per_neuron_parameters():
+    """Per-neuron parameter arrays (as for hardware mismatch) enter the adjoint per neuron."""
+    with jax.enable_x64(True):
+        rng = np.random.default_rng(4)
+        params = lif_params(1.37, t_refrac=5e-4)._replace(
+            tau_mem=TAU_SYN * rng.uniform(1.2, 2.5, 5), v_th=rng.uniform(0.9, 1.1, 5)
+        )
+        analytical = LIF(5, params, T_MAX, max_events=60, weight_mean=1.5)
+        eventprop = EventPropLIF(5, params, T_MAX, max_events=60, weight_mean=1.5)
+        weights = init_numpy(analytical, 1, (4,))
+        inputs = input_spikes(2, 4, 12)
+        out = analytical.apply(weights, inputs)
+        assert int(out.dropped) == 0 and spikes_per_neuron(out, 5).max() >= 2
+
+        def loss(layer):
+            return lambda w: weighted_times(layer.apply(w, inputs), 5)
+
+        assert_parity(loss(analytical), loss(eventprop), weights)
