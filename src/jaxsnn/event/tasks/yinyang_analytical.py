@@ -26,7 +26,7 @@ from jaxsnn.encoding import LatencyEncoder
 from jaxsnn.event.leaky_integrate_and_fire import TTFSLIF
 from jaxsnn.event.loss import first_spike_times, predict_first_spike, ttfs_cross_entropy
 from jaxsnn.event.ttfs import peak_voltage
-from jaxsnn.event.types import Spikes
+from jaxsnn.event.types import Spikes, dropped_of
 from jaxsnn.neuron import LIFParameters
 from jaxsnn.training.cli import (
     positive_float,
@@ -153,6 +153,53 @@ def plot_info(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def first_spike_model(
+    config: dict[str, Any],
+    init: Callable[[jax.Array], Any],
+    forward: Callable[[Any, jax.Array], tuple[Spikes, Spikes, Spikes]],
+    output_weights: Callable[[Any], jax.Array],
+) -> Model:
+    """The harness's :class:`Model` of a network that classifies by its first output spike.
+
+    ``forward(weights, features) -> (input, hidden, output)`` spike lists of one sample;
+    ``output_weights(weights)`` ``[n_hidden, 3]`` for the silence penalty of
+    :func:`first_spike_loss`. The loss is batched with ``vmap`` and reports the accuracy and
+    the events dropped by full buffers.
+    """
+    n_classes = len(CLASS_NAMES)
+
+    def output_times(weights, features):
+        out = forward(weights, features)[2]
+        return first_spike_times(out.time, out.idx, n_classes)
+
+    def sample_loss(weights, features, label):
+        _, hidden_spikes, out = forward(weights, features)
+        t = first_spike_times(out.time, out.idx, n_classes)
+        loss = first_spike_loss(config, t, label, hidden_spikes, output_weights(weights))
+        return loss, (predict_first_spike(t) == label, dropped_of(out))
+
+    def loss(weights, features, labels):
+        losses, (correct, dropped) = jax.vmap(sample_loss, in_axes=(None, 0, 0))(
+            weights, features, labels
+        )
+        return jnp.mean(losses), {"accuracy": jnp.mean(correct), "dropped_events": jnp.sum(dropped)}
+
+    def evaluate(weights, features):
+        t = jax.vmap(output_times, in_axes=(None, 0))(weights, features)
+        return {"prediction": jax.vmap(predict_first_spike)(t), "output_times": t}
+
+    def record(weights, features):
+        layers = jax.vmap(forward, in_axes=(None, 0))(weights, features)
+        return {
+            name: (s.time, s.idx)
+            for name, s in zip(("input", "hidden", "output"), layers, strict=True)
+        }
+
+    return Model(
+        init=init, loss=loss, evaluate=evaluate, record=record, plot_info=plot_info(config)
+    )
+
+
 def build_model(config: dict[str, Any], first_spike_layer: Callable[..., Layer] = TTFSLIF) -> Model:
     """Network, loss, evaluation and spike recorder for one configuration.
 
@@ -185,34 +232,7 @@ def build_model(config: dict[str, Any], first_spike_layer: Callable[..., Layer] 
         output_spikes = output.apply(weights[1], hidden_spikes)
         return inputs, hidden_spikes, output_spikes
 
-    def output_times(weights, features):
-        out = forward(weights, features)[2]
-        return first_spike_times(out.time, out.idx, n_classes)
-
-    def sample_loss(weights, features, label):
-        _, hidden_spikes, out = forward(weights, features)
-        t = first_spike_times(out.time, out.idx, n_classes)
-        loss = first_spike_loss(config, t, label, hidden_spikes, weights[1]["weights"])
-        return loss, predict_first_spike(t) == label
-
-    def loss(weights, features, labels):
-        losses, correct = jax.vmap(sample_loss, in_axes=(None, 0, 0))(weights, features, labels)
-        return jnp.mean(losses), {"accuracy": jnp.mean(correct)}
-
-    def evaluate(weights, features):
-        t = jax.vmap(output_times, in_axes=(None, 0))(weights, features)
-        return {"prediction": jax.vmap(predict_first_spike)(t), "output_times": t}
-
-    def record(weights, features):
-        layers = jax.vmap(forward, in_axes=(None, 0))(weights, features)
-        return {
-            name: (s.time, s.idx)
-            for name, s in zip(("input", "hidden", "output"), layers, strict=True)
-        }
-
-    return Model(
-        init=init, loss=loss, evaluate=evaluate, record=record, plot_info=plot_info(config)
-    )
+    return first_spike_model(config, init, forward, lambda weights: weights[1]["weights"])
 
 
 def build(args: argparse.Namespace) -> dict[str, Any]:

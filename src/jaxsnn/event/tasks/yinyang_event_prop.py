@@ -27,7 +27,6 @@ import jax.numpy as jnp
 
 from jaxsnn.datasets import CLASS_NAMES
 from jaxsnn.event.leaky_integrate_and_fire import EventPropTTFSLIF, RecurrentEventPropLIF
-from jaxsnn.event.loss import first_spike_times, predict_first_spike
 from jaxsnn.event.tasks import yinyang_analytical as analytical
 from jaxsnn.event.types import Spikes, dropped_of, sort_spikes
 from jaxsnn.training.cli import run_task, yinyang_experiment
@@ -99,41 +98,10 @@ def recurrent_model(config: dict[str, Any]) -> Model:
         spikes = population.apply(masked(weights), inputs)
         return inputs, neuron_range(spikes, 0, n_hidden), neuron_range(spikes, n_hidden, n)
 
-    def output_times(weights, features):
-        out = forward(weights, features)[2]
-        return first_spike_times(out.time, out.idx, n_classes)
+    def output_weights(weights: dict) -> jax.Array:
+        return masked(weights)["recurrent_weights"][:n_hidden, n_hidden:]
 
-    def sample_loss(weights, features, label):
-        _, hidden_spikes, out = forward(weights, features)
-        t = first_spike_times(out.time, out.idx, n_classes)
-        output_weights = masked(weights)["recurrent_weights"][:n_hidden, n_hidden:]
-        loss = analytical.first_spike_loss(config, t, label, hidden_spikes, output_weights)
-        return loss, (predict_first_spike(t) == label, dropped_of(out))
-
-    def loss(weights, features, labels):
-        losses, (correct, dropped) = jax.vmap(sample_loss, in_axes=(None, 0, 0))(
-            weights, features, labels
-        )
-        return jnp.mean(losses), {"accuracy": jnp.mean(correct), "dropped_events": jnp.sum(dropped)}
-
-    def evaluate(weights, features):
-        t = jax.vmap(output_times, in_axes=(None, 0))(weights, features)
-        return {"prediction": jax.vmap(predict_first_spike)(t), "output_times": t}
-
-    def record(weights, features):
-        layers = jax.vmap(forward, in_axes=(None, 0))(weights, features)
-        return {
-            name: (s.time, s.idx)
-            for name, s in zip(("input", "hidden", "output"), layers, strict=True)
-        }
-
-    return Model(
-        init=init,
-        loss=loss,
-        evaluate=evaluate,
-        record=record,
-        plot_info=analytical.plot_info(config),
-    )
+    return analytical.first_spike_model(config, init, forward, output_weights)
 
 
 def build_model(config: dict[str, Any]) -> Model:
