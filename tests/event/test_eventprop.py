@@ -325,3 +325,21 @@ def test_per_neuron_parameters():
             return lambda w: weighted_times(layer.apply(w, inputs), 5)
 
         assert_parity(loss(analytical), loss(eventprop), weights)
+
+
+def test_refractory_beyond_t_max_needs_no_refractory_events():
+    """With t_refrac >= t_max the scan skips refractory-end events; same gradients."""
+    with jax.enable_x64(True):
+        params = lif_params(2.0, t_refrac=2 * T_MAX)
+        rng = np.random.default_rng(5)
+        w_in, w_rec = rng.normal(1.0, 1.0, (4, 6)), rng.normal(0.0, 1.0, (6, 6))
+        inputs = input_spikes(8, 4, 8)
+        outputs = simulate_population(w_in, w_rec, params, inputs, T_MAX, 6)
+        assert int(jnp.sum(jnp.isfinite(outputs.time))) >= 3
+        cotangent = jnp.asarray(rng.normal(size=6))
+        grads = {
+            mode: eventprop_backward(w_in, w_rec, params, inputs, outputs, cotangent, T_MAX, mode)
+            for mode in ("events", "beyond")
+        }
+        for a, b in zip(grads["events"], grads["beyond"], strict=True):
+            np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12 * float(np.max(np.abs(a))))

@@ -89,10 +89,22 @@ def _per_neuron(params: LIFParameters, n: int, dtype) -> LIFParameters:
     return LIFParameters(*(jnp.broadcast_to(field, (n,)) for field in params))
 
 
-def _has_refractory(params: LIFParameters) -> bool:
-    """Static: whether any neuron may have ``t_refrac > 0`` (traced values: assume so)."""
-    t_refrac = _concrete(params.t_refrac)
-    return t_refrac is None or bool(np.any(t_refrac > 0))
+def refractory_mode(params: LIFParameters, t_max: ArrayLike) -> str:
+    """How the backward pass treats refractory periods (static, from concrete values).
+
+    ``"none"``: every ``t_refrac == 0``; ``"beyond"``: every ``t_refrac >= t_max``, so a
+    neuron stays refractory from its (only) spike to the end and no refractory period ends
+    before ``t_max`` (no refractory-end events are needed); ``"events"`` otherwise (also for
+    traced values): each spike's refractory end is an event of the backward scan.
+    """
+    t_refrac, end = _concrete(params.t_refrac), _concrete(t_max)
+    if t_refrac is None:
+        return "events"
+    if not np.any(t_refrac > 0):
+        return "none"
+    if end is not None and bool(np.all(t_refrac >= end)):
+        return "beyond"
+    return "events"
 
 
 def currents_before(
@@ -282,6 +294,7 @@ def eventprop_backward(
     outputs: Spikes,
     time_cotangent: Array,
     t_max: ArrayLike,
+    refractory: str | None = None,
 ) -> AdjointGradients:
     """EventProp backward pass of one population for one sample, by a reverse event scan.
 
@@ -290,8 +303,11 @@ def eventprop_backward(
     spike. Returns ``dL/dW_in``, ``dL/dW_rec`` (``None`` for a feed-forward layer) and
     ``dL/dt`` of every input spike (0 for padding and for inputs at ``t >= t_max``). Exact
     for any tau ratio, refractory period, several spikes per neuron and recurrent weights,
-    provided ``outputs`` are all spikes of the population before ``t_max``.
+    provided ``outputs`` are all spikes of the population before ``t_max``. ``refractory``:
+    see :func:`refractory_mode` (the default decides from ``params`` and ``t_max``).
     """
+    if refractory is None:
+        refractory = refractory_mode(params, t_max)
     dtype = jnp.result_type(input_weights, inputs.time, float)
     input_weights = jnp.asarray(input_weights, dtype)
     if recurrent_weights is not None:
@@ -309,13 +325,19 @@ def eventprop_backward(
         outputs,
         jnp.asarray(time_cotangent, dtype),
         t_max,
-        _has_refractory(params),
+        refractory == "events",
     )
     zeros = jnp.zeros((n,), dtype)
+    # with refractory periods beyond t_max, every neuron that spiked is refractory at t_max
+    spiked = (
+        jnp.zeros((n,), bool)
+        .at[jnp.where(is_valid(outputs), outputs.idx, n)]
+        .set(True, mode="drop")
+    )
     start = _Adjoint(
         t=t_max,
         lam=LIFState(zeros, zeros),
-        held=jnp.zeros((n,), bool),
+        held=spiked & (refractory == "beyond"),
         pending=zeros,
         group_time=jnp.asarray(jnp.nan, dtype),
         group_lam_v=zeros,
@@ -402,26 +424,35 @@ def first_spike_backward(
     return AdjointGradients(d_weights, None, d_times)
 
 
-@partial(jax.custom_vjp, nondiff_argnums=(0,))
-def _attach(first_spike_only, input_weights, recurrent_weights, params, inputs, outputs, t_max):
+@partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+def _attach(
+    first_spike_only, refractory, input_weights, recurrent_weights, params, inputs, outputs, t_max
+):
     return outputs
 
 
 def _attach_forward(
-    first_spike_only, input_weights, recurrent_weights, params, inputs, outputs, t_max
+    first_spike_only, refractory, input_weights, recurrent_weights, params, inputs, outputs, t_max
 ):
     residuals = (input_weights, recurrent_weights, params, inputs, outputs, t_max)
     return outputs, residuals
 
 
-def _attach_backward(first_spike_only, residuals, cotangent):
+def _attach_backward(first_spike_only, refractory, residuals, cotangent):
     input_weights, recurrent_weights, params, inputs, outputs, t_max = residuals
     time_cotangent = jnp.asarray(cotangent.time)
     if first_spike_only:
         grads = first_spike_backward(input_weights, params, inputs, outputs, time_cotangent, t_max)
     else:
         grads = eventprop_backward(
-            input_weights, recurrent_weights, params, inputs, outputs, time_cotangent, t_max
+            input_weights,
+            recurrent_weights,
+            params,
+            inputs,
+            outputs,
+            time_cotangent,
+            t_max,
+            refractory,
         )
     d_inputs = Spikes(grads.input_times.astype(jnp.result_type(inputs.time)), None, None)
     d_recurrent = None
@@ -460,13 +491,20 @@ def with_eventprop_gradient(
     """
     if first_spike_only and recurrent_weights is not None:
         raise ValueError("first_spike_only needs a feed-forward layer (recurrent_weights=None)")
+    refractory = refractory_mode(params, t_max)
     dtype = jnp.result_type(input_weights, inputs.time, float)
     inputs = Spikes(jnp.asarray(inputs.time, dtype), inputs.idx, dropped_of(inputs))
     outputs = Spikes(jnp.asarray(outputs.time, dtype), outputs.idx, dropped_of(outputs))
     t_max = jnp.asarray(t_max, dtype)
     frozen = jax.lax.stop_gradient((outputs, t_max))
     return _attach(
-        bool(first_spike_only), input_weights, recurrent_weights, params, inputs, *frozen
+        bool(first_spike_only),
+        refractory,
+        input_weights,
+        recurrent_weights,
+        params,
+        inputs,
+        *frozen,
     )
 
 
