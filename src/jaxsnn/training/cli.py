@@ -56,11 +56,24 @@ def positive_float(text: str) -> float:
     return value
 
 
+class _DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Appends ``(default: ...)`` to every option that has a meaningful default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        trivial = any(action.default is value for value in (None, False, argparse.SUPPRESS))
+        if not trivial and "%(default)" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
 def task_parser(
     prog: str, description: str, *, epochs: int, batch_size: int, lr: float
 ) -> argparse.ArgumentParser:
     """A parser with the options every task has; the task adds its own."""
-    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser = argparse.ArgumentParser(
+        prog=prog, description=description, formatter_class=_DefaultsHelpFormatter
+    )
     group = parser.add_argument_group("run")
     group.add_argument("--epochs", type=positive_int, default=epochs, help="training epochs")
     group.add_argument("--seed", type=non_negative_int, default=0, help="random seed")

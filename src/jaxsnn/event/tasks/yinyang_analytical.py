@@ -64,17 +64,22 @@ DEFAULTS: dict[str, Any] = {
 def parser(
     prog: str = "python -m jaxsnn.event.tasks.yinyang_analytical",
     description: str = __doc__.splitlines()[0],
+    defaults: dict[str, Any] | None = None,
 ) -> argparse.ArgumentParser:
-    """The task's command line: the shared run options plus the network's."""
+    """The task's command line: the shared run options plus the network's.
+
+    ``defaults`` (default :data:`DEFAULTS`) gives every option's default value.
+    """
+    defaults = DEFAULTS if defaults is None else defaults
     p = task_parser(
         prog,
         description,
-        epochs=DEFAULTS["epochs"],
-        batch_size=DEFAULTS["batch_size"],
-        lr=DEFAULTS["lr"],
+        epochs=defaults["epochs"],
+        batch_size=defaults["batch_size"],
+        lr=defaults["lr"],
     )
     g = p.add_argument_group("network")
-    g.add_argument("--hidden", type=positive_int, default=DEFAULTS["hidden"], help="hidden neurons")
+    g.add_argument("--hidden", type=positive_int, default=defaults["hidden"], help="hidden neurons")
     for name, meaning in [
         ("tau_syn", "synaptic time constant (s)"),
         ("tau_mem", "membrane time constant (s)"),
@@ -83,7 +88,7 @@ def parser(
         ("tau_loss", "time scale of the softmax over -t (s)"),
     ]:
         flag = "--" + name.replace("_", "-")
-        g.add_argument(flag, type=positive_float, default=DEFAULTS[name], help=meaning)
+        g.add_argument(flag, type=positive_float, default=defaults[name], help=meaning)
     for name, meaning in [
         ("t_early", "input spike time of a feature of value 0 (s)"),
         ("t_bias", "time of the bias spike (s)"),
@@ -96,7 +101,7 @@ def parser(
         ("silence_penalty", "weight of (v_th - peak V)+ of a silent label neuron"),
     ]:
         flag = "--" + name.replace("_", "-")
-        g.add_argument(flag, type=float, default=DEFAULTS[name], help=meaning)
+        g.add_argument(flag, type=float, default=defaults[name], help=meaning)
     return p
 
 

@@ -34,13 +34,14 @@ from jaxsnn.training.harness import Model
 
 TASK = "yinyang-event-prop"
 
-DEFAULTS: dict[str, Any] = dict(analytical.DEFAULTS, recurrent=False)
+# the analytical task's network; EventProp's cheaper backward pass affords more hidden neurons
+DEFAULTS: dict[str, Any] = dict(analytical.DEFAULTS, batch_size=25, hidden=200, recurrent=False)
 
 
 def parser() -> argparse.ArgumentParser:
     """The analytical task's command line plus ``--recurrent``."""
     p = analytical.parser(
-        "python -m jaxsnn.event.tasks.yinyang_event_prop", __doc__.splitlines()[0]
+        "python -m jaxsnn.event.tasks.yinyang_event_prop", __doc__.splitlines()[0], DEFAULTS
     )
     p.add_argument(
         "--recurrent",
