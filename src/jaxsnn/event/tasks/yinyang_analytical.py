@@ -41,7 +41,7 @@ TASK = "yinyang-analytical"
 
 DEFAULTS: dict[str, Any] = {
     "epochs": 300,
-    "batch_size": 50,
+    "batch_size": 25,
     "lr": 3e-3,
     "hidden": 120,
     "tau_syn": 5e-3,
