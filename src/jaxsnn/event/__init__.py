@@ -4,11 +4,14 @@
 * :mod:`jaxsnn.event.root` -- next-threshold-crossing solvers (implicit-function gradients);
 * :mod:`jaxsnn.event.step` -- the event step and the ``lax.scan`` population simulator;
 * :mod:`jaxsnn.event.ttfs` -- the vectorised first-spike fast path;
+* :mod:`jaxsnn.event.eventprop` -- EventProp: the adjoint backward pass (also on given spikes);
 * :mod:`jaxsnn.event.leaky_integrate_and_fire` -- init/apply layers ``LIF``,
-  ``RecurrentLIF``, ``TTFSLIF``;
+  ``RecurrentLIF``, ``TTFSLIF`` and their EventProp counterparts ``EventPropLIF``,
+  ``RecurrentEventPropLIF``, ``EventPropTTFSLIF``;
 * :func:`simulate` -- a validated plain-array entry point for one sample.
 """
 
+from jaxsnn.event.eventprop import with_eventprop_gradient
 from jaxsnn.event.root import next_crossing
 from jaxsnn.event.simulate import SimulationResult, simulate
 from jaxsnn.event.ttfs import ttfs_first_spikes, ttfs_spike_times
@@ -22,4 +25,5 @@ __all__ = [
     "sort_spikes",
     "ttfs_first_spikes",
     "ttfs_spike_times",
+    "with_eventprop_gradient",
 ]
