@@ -42,8 +42,8 @@ TASK = "yinyang-analytical"
 DEFAULTS: dict[str, Any] = {
     "epochs": 300,
     "batch_size": 25,
-    "lr": 3e-3,
-    "hidden": 120,
+    "lr": 5e-3,
+    "hidden": 200,
     "tau_syn": 5e-3,
     "tau_mem": 1e-2,
     "t_early": 0.0,
