@@ -62,9 +62,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from jaxsnn.event.root import _concrete, _safe_divide, as_float_params, select_method
+from jaxsnn.event.root import _concrete, _safe_divide, as_float_params
 from jaxsnn.event.step import simulate_population
-from jaxsnn.event.ttfs import state_mode, ttfs_first_spikes
+from jaxsnn.event.ttfs import ttfs_first_spikes
 from jaxsnn.event.types import Spikes, dropped_of, is_valid
 from jaxsnn.neuron import LIFParameters, LIFState, adjoint_propagate, synaptic_kernel
 
@@ -523,8 +523,6 @@ def eventprop_population(
     kept for the backward pass but the spikes); :func:`eventprop_backward` gives the
     gradients. Spikes lost to a full buffer (``dropped > 0``) make the gradient incomplete.
     """
-    if method is None:
-        method = select_method(params)
     frozen_w, frozen_rec, frozen_time = jax.lax.stop_gradient(
         (input_weights, recurrent_weights, inputs.time)
     )
@@ -550,10 +548,6 @@ def eventprop_first_spikes(
 ) -> Spikes:
     """First spikes by the fast path (:func:`jaxsnn.event.ttfs.ttfs_first_spikes`) with the
     closed-form EventProp backward pass :func:`first_spike_backward`."""
-    if method is None:
-        method = select_method(params)
-    if mode is None:
-        mode = state_mode(params)
     frozen_w, frozen_time = jax.lax.stop_gradient((weights, inputs.time))
     outputs = ttfs_first_spikes(
         frozen_w, params, Spikes(frozen_time, inputs.idx, inputs.dropped), t_max, method, mode
