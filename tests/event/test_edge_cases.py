@@ -6,6 +6,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lif_reference import TAU_SYN
 
 from jaxsnn.base import serial
@@ -225,3 +227,41 @@ def test_valid_call_and_padding_are_accepted():
     assert result.times.shape == (8,) and result.neurons.dtype == jnp.int32
     padded = simulate(**{**GOOD, "input_times": [1e-3, np.inf], "input_sources": [0, -1]})
     assert int(padded.dropped) == 0
+
+
+# forward-only simulation (the EventProp forward pass): a while_loop that stops at the last
+# event must give exactly the scan's spikes and counts, also under vmap where the samples of
+# a batch need different numbers of steps, with ties, refractoriness and overflow
+@partial(jax.jit, static_argnames=("max_events", "differentiable"))
+def run_batch(w_in, w_rec, params, times, sources, max_events, differentiable):
+    def one(t, s):
+        return simulate_population(
+            w_in, w_rec, params, Spikes(t, s), T_MAX, max_events, "double", differentiable
+        )
+
+    return jax.vmap(one)(times, sources)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    t_refrac=st.sampled_from([0.0, 0.3 * TAU_SYN, 20 * TAU_SYN]),
+    max_events=st.sampled_from([3, 24]),
+)
+def test_forward_only_simulation_gives_the_scans_spikes(seed, t_refrac, max_events):
+    rng = np.random.default_rng(seed)
+    n_in, n, batch, k = 3, 4, 6, 8
+    with jax.enable_x64(True):
+        w_in = jnp.asarray(rng.normal(1.0, 1.5, (n_in, n)) * (np.pi / 3))
+        w_rec = jnp.asarray(rng.normal(0.0, 1.0, (n, n)) * (np.pi / 3))
+        grid = np.arange(0, 9) * (T_MAX / 16)  # coarse: ties between input spikes are frequent
+        times = np.sort(rng.choice(grid, (batch, k)), axis=1)
+        times[: batch // 2, k // 2 :] = np.inf  # half of the samples have fewer inputs
+        sources = np.where(np.isfinite(times), rng.integers(0, n_in, (batch, k)), -1)
+        params = PARAMS._replace(t_refrac=t_refrac)
+        args = (w_in, w_rec, params, jnp.asarray(times), jnp.asarray(sources, jnp.int32))
+        scan = run_batch(*args, max_events=max_events, differentiable=True)
+        loop = run_batch(*args, max_events=max_events, differentiable=False)
+        np.testing.assert_array_equal(loop.time, scan.time)
+        np.testing.assert_array_equal(loop.idx, scan.idx)
+        np.testing.assert_array_equal(loop.dropped, scan.dropped)

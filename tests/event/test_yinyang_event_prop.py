@@ -60,6 +60,23 @@ def test_eventprop_task_matches_analytical_task(recurrent):
             np.testing.assert_allclose(e, a, rtol=1e-6, atol=1e-6 * scale)
 
 
+@pytest.mark.parametrize(
+    ("argv", "hidden"),
+    [
+        ([], 200),
+        (["--recurrent"], 120),
+        (["--recurrent", "--hidden", "7"], 7),
+        (["--hidden", "9"], 9),
+    ],
+)
+def test_hidden_default_depends_on_the_variant(argv, hidden):
+    """200 hidden neurons feed-forward, 120 for the (quadratically costly) recurrent variant."""
+    args = yinyang_event_prop.parser().parse_args(argv)
+    config = yinyang_event_prop.task_config(args)
+    assert config["hidden"] == hidden and config["recurrent"] == ("--recurrent" in argv)
+    assert yinyang_event_prop.DEFAULTS["hidden"] == 200
+
+
 def test_small_training_run_beats_chance(tmp_path):
     out = tmp_path / "run"
     args = ["--epochs", "3", "--hidden", "30", "--lr", "5e-3", "--output", str(out), "--quiet"]

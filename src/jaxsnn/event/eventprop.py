@@ -520,20 +520,22 @@ def eventprop_population(
     """:func:`jaxsnn.event.step.simulate_population` with EventProp gradients.
 
     The forward simulation runs on gradient-stopped copies of its arguments (nothing of it is
-    kept for the backward pass but the spikes); :func:`eventprop_backward` gives the
-    gradients. Spikes lost to a full buffer (``dropped > 0``) make the gradient incomplete.
+    kept for the backward pass but the spikes) and stops at the last event
+    (``differentiable=False``); :func:`eventprop_backward` gives the gradients. Spikes lost
+    to a full buffer (``dropped > 0``) make the gradient incomplete.
     """
-    frozen_w, frozen_rec, frozen_time = jax.lax.stop_gradient(
-        (input_weights, recurrent_weights, inputs.time)
+    frozen_w, frozen_rec, frozen_params, frozen_time = jax.lax.stop_gradient(
+        (input_weights, recurrent_weights, params, inputs.time)
     )
     outputs = simulate_population(
         frozen_w,
         frozen_rec,
-        params,
+        frozen_params,
         Spikes(frozen_time, inputs.idx, inputs.dropped),
         t_max,
         max_events,
         method,
+        differentiable=False,
     )
     return with_eventprop_gradient(input_weights, recurrent_weights, params, inputs, outputs, t_max)
 

@@ -137,12 +137,14 @@ def apply_crossing(
     event: Event,
     params: LIFParameters,
     recurrent_weights: Array | None,
+    differentiable: bool = True,
 ) -> PopulationState:
     """Part 3a: all neurons with ``crossing_time == event.time`` spike at that time.
 
     Each spiking neuron ``j`` is recorded with its own crossing time (equal in value, but
     carrying its own derivative), gets ``V = v_reset`` and ``refractory_until = t_j +
     t_refrac``; then ``I += sum_j W_rec[j]``. Spikes past the buffer end count as dropped.
+    ``differentiable=False`` leaves out the terms that only carry derivatives (zero in value).
     """
     spiking = event.is_crossing & (event.crossing_times == event.time)
     # lag = event.time - t_j is exactly 0 for each spiking neuron j; the first-order terms in
@@ -155,13 +157,17 @@ def apply_crossing(
     free = refractory_until <= event.time
     current = state.neurons.i
     restart = (params.v_leak - params.v_reset + current) / params.tau_mem
-    v = jnp.where(spiking, params.v_reset + jnp.where(free, lag * restart, 0.0), state.neurons.v)
+    reset = (
+        params.v_reset + jnp.where(free, lag * restart, 0.0) if differentiable else params.v_reset
+    )
+    v = jnp.where(spiking, reset, state.neurons.v)
     if recurrent_weights is not None:
         weight = spiking.astype(current.dtype)
-        jump = weight @ recurrent_weights
-        early = (weight * lag) @ recurrent_weights  # d/dt_j of W e^{-lag/tau_syn}, W k(lag)
-        current = current + jump - early / params.tau_syn
-        v = v + jnp.where(free, early / params.tau_mem, 0.0)
+        current = current + weight @ recurrent_weights
+        if differentiable:
+            early = (weight * lag) @ recurrent_weights  # d/dt_j of W e^{-lag/tau_syn}, W k(lag)
+            current = current - early / params.tau_syn
+            v = v + jnp.where(free, early / params.tau_mem, 0.0)
     max_events = state.spikes.time.shape[0]
     position = state.count + jnp.cumsum(spiking) - 1
     stored = spiking & (position < max_events)
@@ -196,6 +202,22 @@ def apply_input(state: PopulationState, event: Event, inputs: Spikes, weights: A
     )
 
 
+def advance(
+    state: PopulationState,
+    event: Event,
+    inputs: Spikes,
+    input_weights: Array,
+    recurrent_weights: Array | None,
+    params: LIFParameters,
+    differentiable: bool = True,
+) -> PopulationState:
+    """Parts 2 and 3: :func:`integrate` to ``event.time``, then apply the discontinuity."""
+    neurons = integrate(state.neurons, state.refractory_until, state.t, event.time, params)
+    state = state._replace(t=event.time, neurons=neurons)
+    state = apply_crossing(state, event, params, recurrent_weights, differentiable)
+    return apply_input(state, event, inputs, input_weights)
+
+
 def step(
     state: PopulationState,
     inputs: Spikes,
@@ -205,12 +227,9 @@ def step(
     t_max: ArrayLike,
     method: str,
 ) -> PopulationState:
-    """One event: :func:`next_event`, :func:`integrate`, then apply the discontinuity."""
+    """One event: :func:`next_event`, then :func:`advance` to it."""
     event = next_event(state, inputs, params, t_max, method)
-    neurons = integrate(state.neurons, state.refractory_until, state.t, event.time, params)
-    state = state._replace(t=event.time, neurons=neurons)
-    state = apply_crossing(state, event, params, recurrent_weights)
-    return apply_input(state, event, inputs, input_weights)
+    return advance(state, event, inputs, input_weights, recurrent_weights, params)
 
 
 def simulate_population(
@@ -221,6 +240,7 @@ def simulate_population(
     t_max: ArrayLike,
     max_events: int,
     method: str | None = None,
+    differentiable: bool = True,
 ) -> Spikes:
     """Simulate one sample from ``t = 0`` (rest) to ``t_max``; return the sorted output spikes.
 
@@ -229,6 +249,12 @@ def simulate_population(
     ``inf``/``-1``). Output: ``Spikes`` with ``max_events`` entries and ``dropped`` = this
     population's lost spikes plus ``inputs.dropped``. Pure and traceable (``jit``, ``vmap``,
     ``grad``); no input validation -- see :func:`jaxsnn.event.simulate` for that.
+
+    ``differentiable=False`` computes the same spikes for a forward pass whose gradient comes
+    from elsewhere (EventProp): a ``lax.while_loop`` that stops as soon as no event is left
+    before ``t_max`` (the ``lax.scan`` always runs all ``n_inputs + max_events`` steps, most of
+    them idle when the buffer is generous), without the terms that only carry derivatives.
+    It cannot be differentiated in reverse mode (pass gradient-stopped arguments).
     """
     if method is None:
         method = select_method(params)
@@ -242,11 +268,31 @@ def simulate_population(
     t_max = jnp.asarray(t_max, dtype)
     n = input_weights.shape[1]
     n_steps = inputs.time.shape[0] + max_events
+    start = initial_state(n, max_events, params, dtype)
 
-    def body(state, _):
-        return step(state, inputs, input_weights, recurrent_weights, params, t_max, method), None
+    if differentiable:
 
-    state, _ = jax.lax.scan(body, initial_state(n, max_events, params, dtype), None, n_steps)
-    pending = next_event(state, inputs, params, t_max, method)
+        def body(state, _):
+            return step(
+                state, inputs, input_weights, recurrent_weights, params, t_max, method
+            ), None
+
+        state, _ = jax.lax.scan(body, start, None, n_steps)
+        pending = next_event(state, inputs, params, t_max, method)
+    else:
+
+        def due(carry):
+            _, event, steps = carry
+            return (steps < n_steps) & (event.is_crossing | event.is_input)
+
+        def advance_to_next(carry):
+            state, event, steps = carry
+            state = advance(state, event, inputs, input_weights, recurrent_weights, params, False)
+            return state, next_event(state, inputs, params, t_max, method), steps + 1
+
+        first = next_event(start, inputs, params, t_max, method)
+        state, pending, _ = jax.lax.while_loop(
+            due, advance_to_next, (start, first, jnp.zeros((), jnp.int32))
+        )
     unfinished = (pending.is_crossing | pending.is_input).astype(jnp.int32)
     return Spikes(state.spikes.time, state.spikes.idx, upstream + state.dropped + unfinished)

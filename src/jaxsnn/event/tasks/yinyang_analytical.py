@@ -65,10 +65,12 @@ def parser(
     prog: str = "python -m jaxsnn.event.tasks.yinyang_analytical",
     description: str = __doc__.splitlines()[0],
     defaults: dict[str, Any] | None = None,
+    hidden_help: str = "hidden neurons",
 ) -> argparse.ArgumentParser:
     """The task's command line: the shared run options plus the network's.
 
-    ``defaults`` (default :data:`DEFAULTS`) gives every option's default value.
+    ``defaults`` (default :data:`DEFAULTS`) gives every option's default value;
+    ``hidden_help`` is the help text of ``--hidden``.
     """
     defaults = DEFAULTS if defaults is None else defaults
     p = task_parser(
@@ -79,7 +81,7 @@ def parser(
         lr=defaults["lr"],
     )
     g = p.add_argument_group("network")
-    g.add_argument("--hidden", type=positive_int, default=defaults["hidden"], help="hidden neurons")
+    g.add_argument("--hidden", type=positive_int, default=defaults["hidden"], help=hidden_help)
     for name, meaning in [
         ("tau_syn", "synaptic time constant (s)"),
         ("tau_mem", "membrane time constant (s)"),
