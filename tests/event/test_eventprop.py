@@ -343,3 +343,27 @@ def test_refractory_beyond_t_max_needs_no_refractory_events():
         }
         for a, b in zip(grads["events"], grads["beyond"], strict=True):
             np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12 * float(np.max(np.abs(a))))
+
+
+def test_traced_parameters_take_the_general_forward_and_give_the_same_gradient():
+    """Concrete parameters let the forward pass specialise (refractory mode, solver);
+    traced ones (jit arguments) take the general path: same gradient. Differentiating with
+    respect to the parameters is allowed and gives zero (EventProp gives them none)."""
+    from jaxsnn.event.eventprop import eventprop_population
+
+    with jax.enable_x64(True):
+        params = lif_params(2.0, t_refrac=2 * T_MAX)
+        rng = np.random.default_rng(6)
+        w_in, w_rec = rng.normal(1.0, 1.0, (4, 6)), rng.normal(0.0, 1.0, (6, 6))
+        inputs = input_spikes(8, 4, 8)
+
+        def loss(weights, p):
+            out = eventprop_population(*weights, p, inputs, T_MAX, 6)
+            return weighted_times(out, 6)[0]
+
+        concrete = jax.jit(jax.grad(lambda w: loss(w, params)))((w_in, w_rec))
+        traced, d_params = jax.jit(jax.grad(loss, argnums=(0, 1)))((w_in, w_rec), params)
+        for a, b in zip(concrete, traced, strict=True):
+            assert np.max(np.abs(a)) > 0
+            np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-10 * float(np.max(np.abs(a))))
+        assert all(float(np.max(np.abs(d))) == 0.0 for d in d_params)
