@@ -75,6 +75,8 @@ def test_hidden_default_depends_on_the_variant(argv, hidden):
     config = yinyang_event_prop.task_config(args)
     assert config["hidden"] == hidden and config["recurrent"] == ("--recurrent" in argv)
     assert yinyang_event_prop.DEFAULTS["hidden"] == 200
+    # the run's saved configuration holds the resolved number (so --resume restores it)
+    assert yinyang_event_prop.build(args)["task_config"] == {"hidden": hidden}
 
 
 def test_small_training_run_beats_chance(tmp_path):

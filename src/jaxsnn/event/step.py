@@ -22,7 +22,8 @@ equal times are applied one per step, in their list order, with no time passing 
 them; a neuron at threshold at that time has already spiked.
 
 **Buffers**: spikes are written in time order (ties by neuron index) into a buffer of
-``max_events`` entries; the scan runs ``n_inputs + max_events`` steps. Spikes before
+``max_events`` entries; the scan runs ``n_inputs + max_events`` steps (the forward-only
+``lax.while_loop``, ``differentiable=False``, stops earlier, at the last event). Spikes before
 ``t_max`` that find the buffer full are counted in ``dropped`` (their dynamics -- reset,
 recurrent input -- is still simulated); if the steps run out while an event before ``t_max``
 is pending (possible only after an overflow) one more is counted. ``dropped == 0`` exactly

@@ -135,7 +135,8 @@ def task_config(args: argparse.Namespace) -> dict[str, Any]:
 def build(args: argparse.Namespace) -> dict[str, Any]:
     """Model, optimiser and data for :func:`jaxsnn.training.cli.run_task`."""
     config = task_config(args)
-    return yinyang_experiment(build_model(config), args, config["lr_decay"])
+    experiment = yinyang_experiment(build_model(config), args, config["lr_decay"])
+    return {**experiment, "task_config": {"hidden": config["hidden"]}}  # saved resolved
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
