@@ -3,7 +3,8 @@
 1. One training epoch of the default ``yinyang_analytical`` network and of the same network
    trained with EventProp (``yinyang_event_prop``, also ``--recurrent``): 5000 samples,
    forward + backward + Adam, the harness's jitted epoch, compile time apart.
-2. One layer, fast path (first spikes) and event stepping, vs the number of neurons.
+2. One layer, fast path (first spikes), event stepping (the differentiable scan) and the
+   forward-only loop (``differentiable=False``, EventProp's forward), vs the number of neurons.
 3. The same vs the number of input spikes.
 
     python benchmarks/event_speed.py
@@ -64,13 +65,22 @@ def layer_benchmark(n_neurons: int, n_spikes: int, n_inputs: int = 50) -> dict:
     def fast(w, t, s):
         return jax.vmap(lambda t, s: ttfs_spike_times(w, PARAMS, Spikes(t, s), T_MAX))(t, s)
 
-    def stepping(w, t, s):
-        run = lambda t, s: simulate_population(w, None, PARAMS, Spikes(t, s), T_MAX, n_neurons)  # noqa: E731
+    def stepping(w, t, s, differentiable=True):
+        def run(t, s):
+            inputs = Spikes(t, s)
+            return simulate_population(
+                w, None, PARAMS, inputs, T_MAX, n_neurons, differentiable=differentiable
+            )
+
         return jax.vmap(run)(t, s).time
+
+    def forward_only(w, t, s):
+        return stepping(w, t, s, differentiable=False)
 
     return {
         "fast": time_jitted(fast, weights, times, sources),
         "stepping": time_jitted(stepping, weights, times, sources),
+        "forward_only": time_jitted(forward_only, weights, times, sources),
     }
 
 
@@ -88,22 +98,25 @@ def main() -> None:
             "yinyang_event_prop --recurrent, 120 hidden, batch 25",
             yinyang_event_prop,
             {**small, "recurrent": True},
-            3,
+            5,
         ),
     ]:
         e = epoch_benchmark(task, repeats, **overrides)
         print(
             f"| {name} | {e['median_s']:.3f} s (min {e['min_s']:.3f} s) | {e['compile_s']:.1f} s |"
         )
-    print("\n| neurons | input spikes | fast path (batch 100) | stepping (batch 100) |")
-    print("| --- | --- | --- | --- |")
+    print(
+        "\n| neurons | input spikes | fast path (batch 100) | stepping (batch 100) "
+        "| forward only (batch 100) |"
+    )
+    print("| --- | --- | --- | --- | --- |")
     for n, k in [(10, 50), (100, 50), (1000, 50), (100, 10), (100, 200), (100, 1000)]:
         r = layer_benchmark(n, k)
-        print(
-            f"| {n} | {k} | {1e3 * r['fast']['median_s']:.2f} ms "
-            f"(compile {r['fast']['compile_s']:.1f} s) | {1e3 * r['stepping']['median_s']:.2f} ms "
-            f"(compile {r['stepping']['compile_s']:.1f} s) |"
-        )
+        cells = [
+            f"{1e3 * r[name]['median_s']:.2f} ms (compile {r[name]['compile_s']:.1f} s)"
+            for name in ("fast", "stepping", "forward_only")
+        ]
+        print(f"| {n} | {k} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
