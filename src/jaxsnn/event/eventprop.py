@@ -59,10 +59,11 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
 from jaxsnn.event.root import _concrete, _safe_divide, as_float_params
-from jaxsnn.event.step import refractory_mode, simulate_population
+from jaxsnn.event.step import simulate_population
 from jaxsnn.event.ttfs import ttfs_first_spikes
 from jaxsnn.event.types import Spikes, dropped_of, is_valid
 from jaxsnn.neuron import LIFParameters, LIFState, adjoint_propagate, synaptic_kernel
@@ -86,6 +87,24 @@ def _per_neuron(params: LIFParameters, n: int, dtype) -> LIFParameters:
     """Every parameter as a ``[n]`` array of ``dtype`` (per-neuron values allowed)."""
     params = as_float_params(params, dtype)
     return LIFParameters(*(jnp.broadcast_to(field, (n,)) for field in params))
+
+
+def refractory_mode(params: LIFParameters, t_max: ArrayLike) -> str:
+    """How the backward pass treats refractory periods (static, from concrete values).
+
+    ``"none"``: every ``t_refrac == 0``; ``"beyond"``: every ``t_refrac >= t_max``, so a
+    neuron stays refractory from its (only) spike to the end and no refractory period ends
+    before ``t_max`` (no refractory-end events are needed); ``"events"`` otherwise (also for
+    traced values): each spike's refractory end is an event of the backward scan.
+    """
+    t_refrac, end = _concrete(params.t_refrac), _concrete(t_max)
+    if t_refrac is None:
+        return "events"
+    if not np.any(t_refrac > 0):
+        return "none"
+    if end is not None and bool(np.all(t_refrac >= end)):
+        return "beyond"
+    return "events"
 
 
 def currents_before(
@@ -508,7 +527,7 @@ def eventprop_population(
     frozen_w, frozen_rec, frozen_time = jax.lax.stop_gradient(
         (input_weights, recurrent_weights, inputs.time)
     )
-    # concrete parameters stay concrete: the simulator specialises on their values
+    # concrete parameters stay concrete (the default solver is chosen from their values)
     concrete = all(_concrete(field) is not None for field in params)
     outputs = simulate_population(
         frozen_w,

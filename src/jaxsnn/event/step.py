@@ -36,10 +36,9 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.typing import ArrayLike
 
-from jaxsnn.event.root import _concrete, as_float_params, next_crossing, select_method
+from jaxsnn.event.root import as_float_params, next_crossing, select_method
 from jaxsnn.event.types import Spikes, dropped_of
 from jaxsnn.neuron import LIFParameters, LIFState, propagate
 
@@ -118,48 +117,17 @@ def next_event(
     return Event(time, is_crossing, is_input, crossing_times)
 
 
-def refractory_mode(params: LIFParameters, t_max: ArrayLike) -> str:
-    """What refractory periods can do before ``t_max`` (static, from concrete values).
-
-    ``"none"``: every ``t_refrac == 0`` (no neuron is ever held); ``"beyond"``: every
-    ``t_refrac >= t_max``, so a neuron is held from its (only) spike to the end and no
-    refractory period ends before ``t_max``; ``"events"`` otherwise (also for traced values):
-    refractory periods end between events, which :func:`integrate` and the EventProp backward
-    pass then handle in general.
-    """
-    t_refrac, end = _concrete(params.t_refrac), _concrete(t_max)
-    if t_refrac is None:
-        return "events"
-    if not np.any(t_refrac > 0):
-        return "none"
-    if end is not None and bool(np.all(t_refrac >= end)):
-        return "beyond"
-    return "events"
-
-
 def integrate(
-    neurons: LIFState,
-    refractory_until: Array,
-    t: Array,
-    t_next: Array,
-    params: LIFParameters,
-    refractory: str = "events",
+    neurons: LIFState, refractory_until: Array, t: Array, t_next: Array, params: LIFParameters
 ) -> LIFState:
     """Part 2: every neuron from ``t`` to ``t_next`` (finite, ``>= t``).
 
     A neuron still refractory for ``h = min(refractory_until - t, dt)`` (if positive) holds
     ``V`` for ``h`` while ``I`` decays, then evolves freely:
-    ``propagate((V, I e^{-h / tau_syn}), dt - h)``. With ``refractory`` (see
-    :func:`refractory_mode`) ``"none"`` or ``"beyond"`` every neuron is free or held for the
-    whole ``dt``, so one ``propagate`` over the shared ``dt`` does (same values).
+    ``propagate((V, I e^{-h / tau_syn}), dt - h)``.
     """
     dt = t_next - t
     left = refractory_until - t
-    if refractory in ("none", "beyond"):
-        free = propagate(neurons, dt, params)
-        if refractory == "none":
-            return free
-        return LIFState(jnp.where(left > 0, neurons.v, free.v), free.i)
     held = jnp.where(left > 0, jnp.minimum(left, dt), 0.0)
     current = neurons.i * jnp.exp(-held / params.tau_syn)
     return propagate(LIFState(neurons.v, current), dt - held, params)
@@ -243,12 +211,9 @@ def advance(
     recurrent_weights: Array | None,
     params: LIFParameters,
     differentiable: bool = True,
-    refractory: str = "events",
 ) -> PopulationState:
     """Parts 2 and 3: :func:`integrate` to ``event.time``, then apply the discontinuity."""
-    neurons = integrate(
-        state.neurons, state.refractory_until, state.t, event.time, params, refractory
-    )
+    neurons = integrate(state.neurons, state.refractory_until, state.t, event.time, params)
     state = state._replace(t=event.time, neurons=neurons)
     state = apply_crossing(state, event, params, recurrent_weights, differentiable)
     return apply_input(state, event, inputs, input_weights)
@@ -262,11 +227,10 @@ def step(
     params: LIFParameters,
     t_max: ArrayLike,
     method: str,
-    refractory: str = "events",
 ) -> PopulationState:
     """One event: :func:`next_event`, then :func:`advance` to it."""
     event = next_event(state, inputs, params, t_max, method)
-    return advance(state, event, inputs, input_weights, recurrent_weights, params, True, refractory)
+    return advance(state, event, inputs, input_weights, recurrent_weights, params)
 
 
 def simulate_population(
@@ -295,7 +259,6 @@ def simulate_population(
     """
     if method is None:
         method = select_method(params)
-    refractory = refractory_mode(params, t_max)
     dtype = jnp.result_type(input_weights, inputs.time, float)
     params = as_float_params(params, dtype)
     input_weights = jnp.asarray(input_weights, dtype)
@@ -325,9 +288,7 @@ def simulate_population(
 
         def advance_to_next(carry):
             state, event, steps = carry
-            state = advance(
-                state, event, inputs, input_weights, recurrent_weights, params, False, refractory
-            )
+            state = advance(state, event, inputs, input_weights, recurrent_weights, params, False)
             return state, next_event(state, inputs, params, t_max, method), steps + 1
 
         first = next_event(start, inputs, params, t_max, method)
