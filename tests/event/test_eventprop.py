@@ -346,9 +346,10 @@ def test_refractory_beyond_t_max_needs_no_refractory_events():
 
 
 def test_traced_parameters_take_the_general_forward_and_give_the_same_gradient():
-    """Concrete parameters let the forward pass specialise (refractory mode, solver);
-    traced ones (jit arguments) take the general path: same gradient. Differentiating with
-    respect to the parameters is allowed and gives zero (EventProp gives them none)."""
+    """Concrete parameters let EventProp specialise (the crossing solver, no refractory-end
+    events in the backward pass); traced ones (jit arguments) take the general path: same
+    gradient. Differentiating with respect to the parameters is allowed and gives zero
+    (EventProp gives them none)."""
     from jaxsnn.event.eventprop import eventprop_population
 
     with jax.enable_x64(True):
