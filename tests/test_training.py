@@ -8,21 +8,39 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import optax
 import pytest
 
 from jaxsnn.training import io, results
-from jaxsnn.training.harness import KILL_AFTER_EPOCH_ENV
 
 TOY = Path(__file__).with_name("toy_task.py")
 
+#: Runs the toy task's command line (argv after the script name) with a training loop that
+#: SIGKILLs its own process once epoch 2 is checkpointed, as a crash or an OOM kill would.
+KILLED_AFTER_EPOCH_2 = """
+import functools, os, signal, sys
 
-def run_toy(*args, env=None, check=True):
-    environment = {**os.environ, **(env or {})}
+sys.path.insert(0, {tests_dir!r})
+import toy_task
+from jaxsnn.training import harness
+
+
+def kill_after_epoch_2(epoch, record):
+    if epoch == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+# run_task looks harness.train up when it is called, so this reaches the toy task's run.
+harness.train = functools.partial(harness.train, on_epoch_end=kill_after_epoch_2)
+toy_task.main(sys.argv[1:])
+"""
+
+
+def run_toy(*args, script=TOY, check=True):
     proc = subprocess.run(
-        [sys.executable, str(TOY), "--quiet", *args],
+        [sys.executable, str(script), "--quiet", *args],
         capture_output=True,
         text=True,
-        env=environment,
         timeout=300,
     )
     if check and proc.returncode != 0:
@@ -59,16 +77,9 @@ def test_result_folder_contents(finished_run):
 
 def test_sigkilled_run_resumes_to_identical_parameters(finished_run, tmp_path):
     out = tmp_path / "killed"
-    proc = run_toy(
-        "--epochs",
-        "4",
-        "--seed",
-        "3",
-        "--output",
-        str(out),
-        env={KILL_AFTER_EPOCH_ENV: "2"},
-        check=False,
-    )
+    script = tmp_path / "killed_toy_task.py"
+    script.write_text(KILLED_AFTER_EPOCH_2.format(tests_dir=str(TOY.parent)))
+    proc = run_toy("--epochs", "4", "--seed", "3", "--output", str(out), script=script, check=False)
     assert proc.returncode == -signal.SIGKILL
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["completed"] is False and metrics["epochs_completed"] == 2
@@ -84,6 +95,37 @@ def test_sigkilled_run_resumes_to_identical_parameters(finished_run, tmp_path):
         np.testing.assert_array_equal(final[name], reference[name], err_msg=name)
     history = json.loads((out / "metrics.json").read_text())["history"]
     assert [h["epoch"] for h in history] == [1, 2, 3, 4]
+
+
+def test_on_epoch_end_is_called_after_each_saved_epoch(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(TOY.parent))
+    import toy_task
+
+    from jaxsnn.datasets import yinyang_dataset
+    from jaxsnn.training.harness import Model, TrainConfig, train
+
+    out = tmp_path / "run"
+    calls = []
+
+    def on_epoch_end(epoch, record):
+        metrics = json.loads((out / "metrics.json").read_text())
+        assert metrics["epochs_completed"] == epoch  # written before the call
+        assert (out / results.CHECKPOINT).exists()
+        calls.append((epoch, record))
+
+    run = train(
+        Model(init=toy_task.init, loss=toy_task.loss, evaluate=toy_task.evaluate),
+        optax.adam(1e-2),
+        yinyang_dataset(size=100, seed=42),
+        yinyang_dataset(size=50, seed=40),
+        TrainConfig(epochs=3, batch_size=50, eval_batch_size=50),
+        out,
+        task="toy",
+        progress=False,
+        on_epoch_end=on_epoch_end,
+    )
+    assert [epoch for epoch, _ in calls] == [1, 2, 3]
+    assert [record for _, record in calls] == run.metrics["history"]
 
 
 def test_resume_refuses_conflicting_options_and_missing_folder(finished_run, tmp_path):

@@ -21,6 +21,8 @@ from typing import NamedTuple
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+from jaxsnn.numerics import concrete_values, expm1_ratio
+
 Array = jnp.ndarray
 
 
@@ -44,26 +46,29 @@ class LIFParameters(NamedTuple):
         return self.tau_mem / self.tau_syn
 
 
-def _concrete_values(value: ArrayLike):
-    """Return the values of ``value`` as a flat numpy-like list, or None when traced."""
-    try:
-        import numpy as np
-
-        return np.asarray(value, dtype=float).ravel()
-    except Exception:  # a jax tracer under jit: nothing to check eagerly
-        return None
-
-
-def validate_parameters(params: LIFParameters, name: str = "params") -> LIFParameters:
+def validate_parameters(
+    params: LIFParameters, name: str = "params", n: int | None = None
+) -> LIFParameters:
     """Check that ``params`` describe a physical neuron; raise ``ValueError`` otherwise.
 
     Requires ``tau_mem > 0``, ``tau_syn > 0``, ``t_refrac >= 0``, all values finite, and
-    ``v_reset < v_th`` (a reset above threshold would spike forever). Traced values (inside
-    ``jit``) are skipped, so validate before jitting.
+    ``v_reset < v_th`` (a reset above threshold would spike forever); with ``n``, every field
+    a scalar or one value per neuron (shape ``(n,)``). Traced values (inside ``jit``) are
+    skipped, so validate before jitting.
     """
     if not isinstance(params, LIFParameters):
         raise TypeError(f"{name} must be a jaxsnn.neuron.LIFParameters, got {type(params)!r}")
-    values = {field: _concrete_values(getattr(params, field)) for field in params._fields}
+    for field in params._fields if n is not None else ():
+        shape = jnp.shape(getattr(params, field))
+        if shape not in ((), (1,), (n,)):
+            raise ValueError(
+                f"{name}.{field} must be a scalar or have one value per neuron, shape ({n},); "
+                f"got shape {shape}"
+            )
+    values = {}
+    for field in params._fields:
+        vals = concrete_values(getattr(params, field))
+        values[field] = None if vals is None else vals.ravel()
     for field, vals in values.items():
         if vals is None:
             continue
@@ -87,24 +92,20 @@ def validate_parameters(params: LIFParameters, name: str = "params") -> LIFParam
     return params
 
 
+def as_float_params(params: LIFParameters, dtype, n: int | None = None) -> LIFParameters:
+    """``params`` with every field an array of the floating ``dtype``; with ``n``, each field
+    broadcast to one value per neuron, shape ``[n]``."""
+    params = LIFParameters(*(jnp.asarray(field, dtype=dtype) for field in params))
+    if n is None:
+        return params
+    return LIFParameters(*(jnp.broadcast_to(field, (n,)) for field in params))
+
+
 class LIFState(NamedTuple):
     """Membrane voltage ``v`` and synaptic current ``i`` (arrays of equal shape)."""
 
     v: Array
     i: Array
-
-
-def synaptic_decay(i0: ArrayLike, dt: ArrayLike, tau_syn: ArrayLike) -> Array:
-    """Current after ``dt`` without input: ``I(dt) = I0 exp(-dt / tau_syn)``."""
-    return i0 * jnp.exp(-dt / tau_syn)
-
-
-def _expm1_ratio(z: ArrayLike) -> Array:
-    """``phi(z) = (exp(z) - 1) / z`` with ``phi(0) = 1``, accurate and smooth near 0."""
-    small = jnp.abs(z) < 1e-3
-    z_safe = jnp.where(small, 1.0, z)
-    series = 1.0 + z / 2.0 * (1.0 + z / 3.0 * (1.0 + z / 4.0 * (1.0 + z / 5.0)))
-    return jnp.where(small, series, jnp.expm1(z_safe) / z_safe)
 
 
 def synaptic_kernel(dt: ArrayLike, params: LIFParameters) -> Array:
@@ -122,7 +123,7 @@ def synaptic_kernel(dt: ArrayLike, params: LIFParameters) -> Array:
     rate_gap = 1.0 / tau_mem - 1.0 / tau_syn  # <= 0 when the membrane is slower
     z = dt * jnp.where(mem_slower, rate_gap, -rate_gap)
     exp_slow = jnp.exp(-dt / jnp.where(mem_slower, tau_mem, tau_syn))
-    return dt / tau_mem * exp_slow * _expm1_ratio(z)
+    return dt / tau_mem * exp_slow * expm1_ratio(z)
 
 
 def propagate(state: LIFState, dt: ArrayLike, params: LIFParameters) -> LIFState:

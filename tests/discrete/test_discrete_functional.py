@@ -17,7 +17,7 @@ DT = 1e-3
 
 def state(v, i, refrac=0):
     v, i = np.atleast_1d(v), np.atleast_1d(i)
-    return F.LIFState(
+    return F.DiscreteLIFState(
         jnp.asarray(v, jnp.float32),
         jnp.asarray(i, jnp.float32),
         jnp.full(v.shape, refrac, jnp.int32),
@@ -36,7 +36,9 @@ def test_rest_is_a_fixed_point():
 def test_one_euler_step(dtype):
     with jax.enable_x64(dtype == "float64"):
         v0, i0, x = 0.3, 2.0, 0.5
-        s = F.LIFState(jnp.asarray([v0], dtype), jnp.asarray([i0], dtype), jnp.zeros(1, jnp.int32))
+        s = F.DiscreteLIFState(
+            jnp.asarray([v0], dtype), jnp.asarray([i0], dtype), jnp.zeros(1, jnp.int32)
+        )
         s1, z = F.lif_step(s, jnp.asarray([x], dtype), P, DT)
         i_in = i0 + x
         v_want = v0 + DT / P.tau_mem * (P.v_leak - v0 + i_in)
@@ -146,7 +148,7 @@ def test_jit_and_vmap_match_batched_call():
     v = jax.random.uniform(key, (6, 5)) * 1.2
     i = jax.random.normal(jax.random.fold_in(key, 1), (6, 5))
     x = jax.random.normal(jax.random.fold_in(key, 2), (6, 5))
-    s = F.LIFState(v, i, jnp.zeros((6, 5), jnp.int32))
+    s = F.DiscreteLIFState(v, i, jnp.zeros((6, 5), jnp.int32))
     batched = F.lif_step(s, x, P, DT)
     jitted = jax.jit(lambda s, x: F.lif_step(s, x, P, DT))(s, x)
     mapped = jax.vmap(lambda s, x: F.lif_step(s, x, P, DT))(s, x)

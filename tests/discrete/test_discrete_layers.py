@@ -68,7 +68,7 @@ def test_lif_layer_matches_step_function_and_returns_trajectory():
     z = layer.apply((), currents)
     z2, states = layer.apply((), currents, return_state=True)
     np.testing.assert_array_equal(z, z2)
-    assert isinstance(states, F.LIFState) and states.v.shape == (60, 2, 8)
+    assert isinstance(states, F.DiscreteLIFState) and states.v.shape == (60, 2, 8)
     s = F.lif_initial_state((2, 8), P)
     for k in range(60):
         s, zk = F.lif_step(s, currents[k], P, DT, reset="subtract")

@@ -13,6 +13,7 @@ from lif_reference import TAU_SYN
 from jaxsnn.base import serial
 from jaxsnn.event import simulate
 from jaxsnn.event.leaky_integrate_and_fire import LIF
+from jaxsnn.event.plan import SolverPlan
 from jaxsnn.event.step import simulate_population
 from jaxsnn.event.ttfs import ttfs_spike_times
 from jaxsnn.event.types import Spikes
@@ -24,14 +25,14 @@ PARAMS = LIFParameters(tau_mem=2 * TAU_SYN, tau_syn=TAU_SYN, v_reset=-0.2, v_lea
 
 @partial(jax.jit, static_argnames=("max_events", "method"))
 def run(w_in, w_rec, params, times, sources, max_events=16, method="double"):
-    return simulate_population(
-        w_in, w_rec, params, Spikes(times, sources), T_MAX, max_events, method
-    )
+    plan = SolverPlan(crossing=method)
+    return simulate_population(w_in, w_rec, params, Spikes(times, sources), T_MAX, max_events, plan)
 
 
 def masked_time_sum(w_in, w_rec, params, times, sources, method="double"):
     """Sum of all spike times (silent entries masked), a smooth loss where counts are fixed."""
-    out = simulate_population(w_in, w_rec, params, Spikes(times, sources), T_MAX, 16, method)
+    plan = SolverPlan(crossing=method)
+    out = simulate_population(w_in, w_rec, params, Spikes(times, sources), T_MAX, 16, plan)
     return jnp.sum(jnp.where(jnp.isfinite(out.time), out.time, 0.0)) / TAU_SYN
 
 
@@ -234,9 +235,11 @@ def test_valid_call_and_padding_are_accepted():
 # need different numbers of steps, with ties, refractoriness and overflow
 @partial(jax.jit, static_argnames=("max_events", "differentiable"))
 def run_batch(w_in, w_rec, params, times, sources, max_events, differentiable):
+    plan = SolverPlan(crossing="double")
+
     def one(t, s):
         return simulate_population(
-            w_in, w_rec, params, Spikes(t, s), T_MAX, max_events, "double", differentiable
+            w_in, w_rec, params, Spikes(t, s), T_MAX, max_events, plan, differentiable
         )
 
     return jax.vmap(one)(times, sources)

@@ -30,10 +30,12 @@ from jaxsnn.event.leaky_integrate_and_fire import (
     LIF,
     TTFSLIF,
     EventPropLIF,
+    EventPropTTFSLIF,
     RecurrentEventPropLIF,
     RecurrentLIF,
 )
 from jaxsnn.event.loss import first_spike_times, target_times, ttfs_cross_entropy, ttfs_mse
+from jaxsnn.event.plan import SolverPlan
 from jaxsnn.event.step import simulate_population
 from jaxsnn.event.types import Spikes
 
@@ -165,7 +167,7 @@ def test_first_spike_only_matches_ttfs_analytical(ratio):
             return serial(first_spike_layer(8, params, T_MAX), first_spike_layer(3, params, T_MAX))
 
         analytical = net(TTFSLIF)
-        eventprop = net(lambda *a: EventPropLIF(*a, first_spike_only=True))
+        eventprop = net(EventPropTTFSLIF)
         weights = init_numpy(analytical, 4, (4,))
         inputs = input_spikes(5, 4, 6)
 
@@ -185,7 +187,7 @@ def test_closed_form_and_scan_backward_agree():
         outputs = TTFSLIF(6, params, T_MAX).apply({"weights": weights}, inputs)
         assert int(jnp.sum(jnp.isfinite(outputs.time))) >= 3
         cotangent = jnp.asarray(np.random.default_rng(0).normal(size=outputs.time.shape))
-        closed = first_spike_backward(weights, params, inputs, outputs, cotangent, T_MAX)
+        closed = first_spike_backward(weights, None, params, inputs, outputs, cotangent, T_MAX)
         scan = eventprop_backward(weights, None, params, inputs, outputs, cotangent, T_MAX)
         np.testing.assert_allclose(closed.input_weights, scan.input_weights, rtol=1e-12, atol=1e-9)
         np.testing.assert_allclose(closed.input_times, scan.input_times, rtol=1e-12, atol=1e-6)
@@ -203,7 +205,7 @@ def test_losses_through_eventprop_network():
             )
 
         analytical = net(LIF, TTFSLIF)
-        eventprop = net(EventPropLIF, lambda *a: EventPropLIF(*a, first_spike_only=True))
+        eventprop = net(EventPropLIF, EventPropTTFSLIF)
         weights = init_numpy(analytical, 8, (4,))
         inputs = input_spikes(9, 4, 8)
         first = first_spike_times(*analytical.apply(weights, inputs)[:2], 3)
@@ -257,7 +259,7 @@ def test_batched_under_jit_and_vmap():
     params = lif_params(2.0)
     net = serial(
         EventPropLIF(6, params, T_MAX, max_events=24, weight_mean=4.0),
-        EventPropLIF(3, params, T_MAX, first_spike_only=True),
+        EventPropTTFSLIF(3, params, T_MAX),
     )
     weights = init_numpy(net, 2, (4,))
     samples = [input_spikes(s, 4, 6) for s in range(4)]
@@ -338,7 +340,9 @@ def test_refractory_beyond_t_max_needs_no_refractory_events():
         assert int(jnp.sum(jnp.isfinite(outputs.time))) >= 3
         cotangent = jnp.asarray(rng.normal(size=6))
         grads = {
-            mode: eventprop_backward(w_in, w_rec, params, inputs, outputs, cotangent, T_MAX, mode)
+            mode: eventprop_backward(
+                w_in, w_rec, params, inputs, outputs, cotangent, T_MAX, SolverPlan(refractory=mode)
+            )
             for mode in ("events", "beyond")
         }
         for a, b in zip(grads["events"], grads["beyond"], strict=True):

@@ -7,7 +7,8 @@ import pytest
 import scipy.special
 from scipy.optimize import brentq
 
-from jaxsnn.event.root import lambertw0, next_crossing, select_method
+from jaxsnn.event.plan import crossing_solver
+from jaxsnn.event.root import lambertw0, next_crossing
 from jaxsnn.neuron import LIFParameters, LIFState
 
 TAU_SYN = 5e-3
@@ -72,7 +73,7 @@ def test_lambertw_matches_scipy():
 )
 def test_crossing_matches_brute_force_float64(ratio, v_leak, method):
     p = params_for(ratio, v_leak)
-    assert select_method(p) == method
+    assert crossing_solver(p) == method
     rng = np.random.default_rng(0)
     v0 = rng.uniform(-0.5, 0.99, 60)
     i0 = rng.normal(2.5, 3.0, 60)
@@ -94,7 +95,7 @@ def test_crossing_float32_close_to_float64(ratio):
     rng = np.random.default_rng(1)
     v0 = rng.uniform(-0.5, 0.9, 200)
     i0 = rng.normal(2.0, 2.0, 200)
-    method = select_method(p)
+    method = crossing_solver(p)
     with jax.enable_x64(True):
         ref = np.asarray(crossing(LIFState(jnp.asarray(v0), jnp.asarray(i0)), p, method=method))
     state32 = LIFState(jnp.asarray(v0, jnp.float32), jnp.asarray(i0, jnp.float32))
@@ -114,7 +115,7 @@ def test_at_or_above_threshold_is_immediate_and_no_drive_is_never():
     state = LIFState(jnp.array([1.0, 1.2, 0.5, 0.5]), jnp.array([0.0, -3, 0, -1]))
     for ratio in (1.0, 2.0, 1.37):
         p = params_for(ratio)
-        dt = crossing(state, p, method=select_method(p))
+        dt = crossing(state, p, method=crossing_solver(p))
         np.testing.assert_array_equal(np.asarray(dt), [0.0, 0.0, np.inf, np.inf])
 
 
@@ -151,7 +152,7 @@ def test_gradients_match_finite_differences(ratio):
     with jax.enable_x64(True):
         v0, i0 = jnp.float64(0.2), jnp.float64(6.0)
         base = LIFParameters(*(jnp.float64(x) for x in base))
-        for method in {select_method(params_for(ratio)), "general"}:
+        for method in {crossing_solver(params_for(ratio)), "general"}:
             g_v0, g_i0, g_p = grad_all(v0, i0, base, method=method)
             analytic = {"v0": g_v0, "i0": g_i0, **g_p._asdict()}
             for name in ["v0", "i0", "tau_mem", "tau_syn", "v_th", "v_leak"]:
@@ -190,12 +191,12 @@ def test_jit_vmap_grad_compose():
     assert np.all(np.asarray(batched) < 0)  # more current, earlier spike
 
 
-def test_select_method():
-    assert select_method(params_for(1.0)) == "equal"
-    assert select_method(params_for(2.0)) == "double"
-    assert select_method(params_for(2.0 + 1e-9)) == "general"
-    assert select_method(params_for(1.0, v_leak=1.5)) == "general"
+def test_crossing_solver():
+    assert crossing_solver(params_for(1.0)) == "equal"
+    assert crossing_solver(params_for(2.0)) == "double"
+    assert crossing_solver(params_for(2.0 + 1e-9)) == "general"
+    assert crossing_solver(params_for(1.0, v_leak=1.5)) == "general"
     per_neuron = LIFParameters(tau_mem=np.array([1e-2, 2e-2]), tau_syn=np.array([5e-3, 1e-2]))
-    assert select_method(per_neuron) == "double"
+    assert crossing_solver(per_neuron) == "double"
     with pytest.raises(ValueError, match="method"):
         next_crossing(LIFState(0.0, 1.0), params_for(2.0), method="newton")

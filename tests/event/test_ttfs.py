@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lif_reference import TAU_SYN
 
-from jaxsnn.event.root import select_method
+from jaxsnn.event.plan import solver_plan
 from jaxsnn.event.step import simulate_population
-from jaxsnn.event.ttfs import state_mode, ttfs_first_spikes, ttfs_spike_times
+from jaxsnn.event.ttfs import ttfs_first_spikes, ttfs_spike_times
 from jaxsnn.event.types import Spikes
 from jaxsnn.neuron import LIFParameters
 
@@ -24,23 +24,23 @@ N_IN, N, K = 4, 6, 10
 FLOAT32_ATOL = 2e-5 if jax.default_backend() == "cpu" else 1.5e-4
 
 
-@partial(jax.jit, static_argnames=("method", "mode"))
-def fast(weights, params, times, sources, method, mode):
-    return ttfs_spike_times(weights, params, Spikes(times, sources), T_MAX, method, mode)
+@partial(jax.jit, static_argnames="plan")
+def fast(weights, params, times, sources, plan):
+    return ttfs_spike_times(weights, params, Spikes(times, sources), T_MAX, plan)
 
 
-@partial(jax.jit, static_argnames="method")
-def stepping_first_spikes(weights, params, times, sources, method):
+@partial(jax.jit, static_argnames="plan")
+def stepping_first_spikes(weights, params, times, sources, plan):
     """First spike of every neuron from the full event simulation."""
-    out = simulate_population(weights, None, params, Spikes(times, sources), T_MAX, 80, method)
+    out = simulate_population(weights, None, params, Spikes(times, sources), T_MAX, 80, plan)
     match = out.idx[None, :] == jnp.arange(N)[:, None]
     return jnp.min(jnp.where(match, out.time[None, :], jnp.inf), axis=1), out.dropped
 
 
 def compare(weights, params, times, sources, atol):
-    method, mode = select_method(params), state_mode(params)
-    a = np.asarray(fast(weights, params, times, sources, method, mode))
-    b, dropped = stepping_first_spikes(weights, params, times, sources, method)
+    plan = solver_plan(params, T_MAX)
+    a = np.asarray(fast(weights, params, times, sources, plan))
+    b, dropped = stepping_first_spikes(weights, params, times, sources, plan)
     assert int(dropped) == 0
     b = np.asarray(b)
     np.testing.assert_array_equal(np.isfinite(a), np.isfinite(b))

@@ -3,6 +3,8 @@
 from jaxsnn.datasets.batching import batch_indices
 from jaxsnn.datasets.yinyang import (
     CLASS_NAMES,
+    N_CLASSES,
+    N_FEATURES,
     SPLITS,
     Dataset,
     yinyang_class,
@@ -12,6 +14,8 @@ from jaxsnn.datasets.yinyang import (
 
 __all__ = [
     "CLASS_NAMES",
+    "N_CLASSES",
+    "N_FEATURES",
     "SPLITS",
     "Dataset",
     "batch_indices",

@@ -9,7 +9,8 @@ derivative of the spike threshold. The parts:
   (``jaxsnn.discrete.surrogate.surrogate("superspike", alpha=100.0)``, ...);
 * :mod:`jaxsnn.discrete.layers` -- init/apply layers (``Linear``, ``LIF``, ``LI``,
   ``RecurrentLIF``) for :func:`jaxsnn.base.serial`;
-* :mod:`jaxsnn.discrete.decoding` -- readouts and losses.
+* :mod:`jaxsnn.discrete.decoding` -- readouts and losses;
+* :mod:`jaxsnn.discrete.models` -- the networks of the tasks (the max-over-time classifier).
 """
 
 from jaxsnn.discrete.decoding import (
@@ -23,7 +24,7 @@ from jaxsnn.discrete.decoding import (
     spike_raster,
 )
 from jaxsnn.discrete.functional import (
-    LIFState,
+    DiscreteLIFState,
     LIState,
     li_step,
     lif_step,
@@ -37,7 +38,7 @@ __all__ = [
     "LI",
     "LIF",
     "SURROGATES",
-    "LIFState",
+    "DiscreteLIFState",
     "LIState",
     "Linear",
     "RecurrentLIF",

@@ -39,9 +39,14 @@ State = TypeVar("State")
 _DEFAULT_THRESHOLD = superspike()
 
 
-class LIFState(NamedTuple):
+class DiscreteLIFState(NamedTuple):
     """State of a discrete LIF neuron: membrane ``v``, synaptic current ``i`` and
-    ``refrac``, the number of steps (int32) the membrane is still held at ``v_reset``."""
+    ``refrac``, the number of steps (int32) the membrane is still held at ``v_reset``.
+
+    Unlike :class:`jaxsnn.neuron.LIFState` ``(v, i)``, which :func:`jaxsnn.neuron.propagate`
+    advances in closed form between spikes (the event-based simulator's state), this state of
+    the time-stepped simulation also carries the refractory counter ``refrac``.
+    """
 
     v: Array
     i: Array
@@ -95,10 +100,10 @@ def refractory_steps(params: LIFParameters, dt: float) -> Array:
 
 def lif_initial_state(
     shape: tuple[int, ...], params: LIFParameters, dtype: jnp.dtype = jnp.float32
-) -> LIFState:
+) -> DiscreteLIFState:
     """Resting state: ``V = v_leak``, ``I = 0``, not refractory."""
     v = jnp.broadcast_to(jnp.asarray(params.v_leak, dtype=dtype), shape)
-    return LIFState(v=v, i=jnp.zeros(shape, dtype), refrac=jnp.zeros(shape, jnp.int32))
+    return DiscreteLIFState(v=v, i=jnp.zeros(shape, dtype), refrac=jnp.zeros(shape, jnp.int32))
 
 
 def li_initial_state(
@@ -120,14 +125,14 @@ def euler_current(i: ArrayLike, params: LIFParameters, dt: float) -> Array:
 
 
 def lif_step(
-    state: LIFState,
+    state: DiscreteLIFState,
     input_current: ArrayLike,
     params: LIFParameters,
     dt: float,
     *,
     threshold: ThresholdFn = _DEFAULT_THRESHOLD,
     reset: ResetMode = "reset",
-) -> tuple[LIFState, Array]:
+) -> tuple[DiscreteLIFState, Array]:
     """Advance a current-based LIF neuron from ``t_k`` to ``t_{k+1}``; return (state, spikes).
 
     With ``x`` the input arriving at ``t_k`` (the summed weights of the spikes that arrive
@@ -167,7 +172,7 @@ def lif_step(
     else:
         refrac = state.refrac
     i_new = euler_current(i_in, params, dt)
-    return LIFState(v=v_new, i=i_new, refrac=jnp.broadcast_to(refrac, v_new.shape)), z
+    return DiscreteLIFState(v=v_new, i=i_new, refrac=jnp.broadcast_to(refrac, v_new.shape)), z
 
 
 def li_step(

@@ -145,7 +145,7 @@ def LIF(
 
     ``apply(params, currents[T, ..., n])`` -> spikes ``[T, ..., n]`` (spike of step ``k``
     at time ``(k + 1) dt``); with ``return_state=True`` also the
-    :class:`~jaxsnn.discrete.functional.LIFState` after every step. ``threshold`` is a
+    :class:`~jaxsnn.discrete.functional.DiscreteLIFState` after every step. ``threshold`` is a
     surrogate name or threshold function; ``reset`` is ``"reset"`` (to ``v_reset``) or
     ``"subtract"``.
     """
@@ -212,7 +212,7 @@ def RecurrentLIF(
         inputs: Array,
         *,
         return_state: bool = False,
-        initial_state: F.LIFState | None = None,
+        initial_state: F.DiscreteLIFState | None = None,
         **_: Any,
     ):
         w_in, w_rec = layer_params["input"], layer_params["recurrent"]

@@ -11,7 +11,7 @@ Between events the distance to threshold is (``y0 = V0 - v_leak``, ``theta = v_t
 
 :func:`next_crossing` returns the earliest ``dt >= 0`` with ``u(dt) = 0`` reached from below,
 ``0`` when the neuron is already at or above threshold, and ``+inf`` when ``V`` never reaches
-``v_th``. Three solvers, chosen statically by :func:`select_method`:
+``v_th``. Three solvers, chosen statically by :func:`jaxsnn.event.plan.crossing_solver`:
 
 * ``"equal"`` (``tau_mem == tau_syn = tau``): ``dt = tau (-W0(z) - y0 / I0)`` with
   ``z = -(theta / I0) exp(-y0 / I0)`` and the principal Lambert-W branch :func:`lambertw0`;
@@ -33,66 +33,13 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.typing import ArrayLike
 
-from jaxsnn.neuron import LIFParameters, LIFState, propagate
+from jaxsnn.event.plan import CROSSING_SOLVERS, crossing_solver
+from jaxsnn.neuron import LIFParameters, LIFState, as_float_params, propagate
+from jaxsnn.numerics import log1p_ratio, safe_divide
 
 Array = jnp.ndarray
-
-METHODS = ("equal", "double", "general")
-_RATIO_RTOL = 1e-12
-
-
-def _concrete(value: ArrayLike) -> np.ndarray | None:
-    """``value`` as a float64 numpy array, or ``None`` when it is traced (inside ``jit``)."""
-    try:
-        return np.asarray(value, dtype=np.float64)
-    except Exception:  # a tracer: its value is unknown at trace time
-        return None
-
-
-def select_method(params: LIFParameters) -> str:
-    """The fastest exact solver for ``params``: ``"equal"``, ``"double"`` or ``"general"``.
-
-    Decided from concrete parameter values (Python level, hence static under ``jit``):
-    ``"equal"`` when every ``tau_mem == tau_syn`` and ``"double"`` when every
-    ``tau_mem == 2 tau_syn`` (relative tolerance 1e-12), both only when ``v_leak < v_th``
-    everywhere; otherwise (or when a parameter is traced) ``"general"``.
-    """
-    tau_mem, tau_syn = _concrete(params.tau_mem), _concrete(params.tau_syn)
-    v_th, v_leak = _concrete(params.v_th), _concrete(params.v_leak)
-    if any(x is None for x in (tau_mem, tau_syn, v_th, v_leak)):
-        return "general"
-    if not np.all(v_leak < v_th):
-        return "general"
-    ratio = tau_mem / tau_syn
-    if np.all(np.abs(ratio - 1.0) <= _RATIO_RTOL):
-        return "equal"
-    if np.all(np.abs(ratio - 2.0) <= 2.0 * _RATIO_RTOL):
-        return "double"
-    return "general"
-
-
-def as_float_params(params: LIFParameters, dtype) -> LIFParameters:
-    """``params`` with every field an array of the floating ``dtype`` (for custom rules)."""
-    return LIFParameters(*(jnp.asarray(field, dtype=dtype) for field in params))
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _log1p_ratio(x: ArrayLike) -> Array:
-    """``psi(x) = log1p(x) / x`` with ``psi(0) = 1`` (``x > -1``), smooth near 0."""
-    small = jnp.abs(x) < 1e-3
-    x_safe = jnp.where(small, 1.0, x)
-    series = 1.0 - x / 2.0 + x * x / 3.0 - x * x * x / 4.0 + x**4 / 5.0
-    return jnp.where(small, series, jnp.log1p(x_safe) / x_safe)
-
-
-def _safe_divide(num: ArrayLike, den: ArrayLike, ok: ArrayLike) -> Array:
-    """``num / den`` where ``ok``, else 0 -- with no NaN or inf in either branch's gradient."""
-    return jnp.where(ok, num / jnp.where(ok, den, 1.0), 0.0)
 
 
 def slope(state: LIFState, params: LIFParameters) -> Array:
@@ -113,10 +60,10 @@ def extremum_time(state: LIFState, params: LIFParameters) -> tuple[Array, Array]
     """
     y0 = state.v - params.v_leak
     nonzero = state.i != 0
-    k = _safe_divide(state.i - y0, state.i, nonzero)
+    k = safe_divide(state.i - y0, state.i, nonzero)
     arg = (params.tau_syn / params.tau_mem - 1.0) * k
     exists = nonzero & (k > 0) & (arg > -1.0)
-    t_e = params.tau_syn * k * _log1p_ratio(jnp.where(exists, arg, 0.0))
+    t_e = params.tau_syn * k * log1p_ratio(jnp.where(exists, arg, 0.0))
     return jnp.where(exists, t_e, 0.0), exists
 
 
@@ -296,7 +243,7 @@ def _crossing_jvp(method, primals, tangents):
     i_root = i0 * jnp.exp(-t_eval / params.tau_syn)
     rate = (i_root - (v_root - params.v_leak)) / params.tau_mem
     ok = found & (rate > 0)
-    return dt, jnp.broadcast_to(_safe_divide(-du, rate, ok), dt.shape)
+    return dt, jnp.broadcast_to(safe_divide(-du, rate, ok), dt.shape)
 
 
 def next_crossing(
@@ -313,14 +260,15 @@ def next_crossing(
 
         dt = r + crossing(V, I exp(-r / tau_syn))
 
-    ``method`` (see :func:`select_method`, the default) picks the solver; gradients with
+    ``method`` (one of :data:`~jaxsnn.event.plan.CROSSING_SOLVERS`; by default
+    :func:`~jaxsnn.event.plan.crossing_solver` of ``params``) picks the solver; gradients with
     respect to ``state``, ``params`` and ``refractory_left`` are exact (implicit function
     theorem) and finite; a neuron that never crosses has zero gradient.
     """
     if method is None:
-        method = select_method(params)
+        method = crossing_solver(params)
     if method not in _SOLVERS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        raise ValueError(f"method must be one of {CROSSING_SOLVERS}, got {method!r}")
     v0 = jnp.asarray(state.v)
     i0 = jnp.asarray(state.i)
     dtype = jnp.result_type(v0, i0, float)

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from jaxsnn.event.root import select_method
+from jaxsnn.event.plan import SolverPlan, solver_plan
 from jaxsnn.event.step import simulate_population
 from jaxsnn.event.types import Spikes
 from jaxsnn.neuron import LIFParameters, validate_parameters
@@ -97,11 +97,11 @@ def _check_inputs(
     return times, np.where(real, sources, -1).astype(np.int32)
 
 
-@partial(jax.jit, static_argnames=("max_events", "method"))
-def _run(weights, recurrent_weights, params, times, sources, t_max, max_events, method):
-    """The jitted simulation (parameters traced, solver fixed by ``method``)."""
+@partial(jax.jit, static_argnames=("max_events", "plan"))
+def _run(weights, recurrent_weights, params, times, sources, t_max, max_events, plan: SolverPlan):
+    """The jitted simulation (parameters traced, solvers fixed by ``plan``)."""
     out = simulate_population(
-        weights, recurrent_weights, params, Spikes(times, sources), t_max, max_events, method
+        weights, recurrent_weights, params, Spikes(times, sources), t_max, max_events, plan
     )
     return SimulationResult(out.time, out.idx, out.dropped)
 
@@ -137,7 +137,6 @@ def simulate(
     of the wrong length, invalid ``params`` (see :func:`jaxsnn.neuron.validate_parameters`),
     ``t_max`` not positive and finite, or ``max_events < 1``.
     """
-    validate_parameters(params, "params")
     w = _finite_matrix(weights, "weights")
     n_inputs, n = w.shape
     if n == 0:
@@ -149,13 +148,7 @@ def simulate(
             raise ValueError(
                 f"recurrent_weights must have shape ({n}, {n}) to match weights, got {rec.shape}"
             )
-    for field in params._fields:
-        shape = np.shape(getattr(params, field))
-        if shape not in ((), (1,), (n,)):
-            raise ValueError(
-                f"params.{field} must be a scalar or have one value per neuron, shape ({n},); "
-                f"got shape {shape}"
-            )
+    validate_parameters(params, "params", n)
     times, sources = _check_inputs(input_times, input_sources, n_inputs)
     if isinstance(max_events, bool) or not isinstance(max_events, int | np.integer):
         raise ValueError(f"max_events must be an integer >= 1, got {max_events!r}")
@@ -168,7 +161,7 @@ def simulate(
     if not (math.isfinite(t_max_value) and t_max_value > 0):
         raise ValueError(f"t_max must be a positive finite time in seconds, got {t_max!r}")
 
-    method = select_method(params)
+    plan = solver_plan(params, t_max_value)
     dtype = jnp.result_type(float)
     params_array = LIFParameters(*(jnp.asarray(field, dtype) for field in params))
     return _run(
@@ -179,5 +172,5 @@ def simulate(
         jnp.asarray(sources),
         jnp.asarray(t_max_value, dtype),
         int(max_events),
-        method,
+        plan,
     )

@@ -14,9 +14,10 @@ neuron ``i`` to neuron ``j``, no delay). One step has three parts:
    ``W_in[source]`` to ``I``; a crossing records the spike, sets ``V = v_reset``, starts the
    refractory period ``t_refrac`` and adds ``W_rec[i]`` to ``I``.
 
-**Order at equal times** (exact ties, no noise is added): threshold crossings come before
-input spikes. All neurons whose crossing times are exactly equal to the earliest one spike in
-the same step, at that time, and only then are the recurrent weights of all of them added
+**Order at equal times** (exact ties, no noise is added; the order is
+:class:`jaxsnn.event.types.EventKind`): threshold crossings come before input spikes. All
+neurons whose crossing times are exactly equal to the earliest one spike in the same step,
+at that time, and only then are the recurrent weights of all of them added
 (so a simultaneous inhibitory spike cannot veto a crossing that is due). Input spikes with
 equal times are applied one per step, in their list order, with no time passing between
 them; a neuron at threshold at that time has already spiked.
@@ -38,9 +39,10 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from jaxsnn.event.root import as_float_params, next_crossing, select_method
-from jaxsnn.event.types import Spikes, dropped_of
-from jaxsnn.neuron import LIFParameters, LIFState, propagate
+from jaxsnn.event.plan import SolverPlan, solver_plan
+from jaxsnn.event.root import next_crossing
+from jaxsnn.event.types import EventKind, Spikes, comes_first, dropped_of
+from jaxsnn.neuron import LIFParameters, LIFState, as_float_params, propagate
 
 Array = jnp.ndarray
 
@@ -93,15 +95,16 @@ def next_event(
     inputs: Spikes,
     params: LIFParameters,
     t_max: ArrayLike,
-    method: str,
+    plan: SolverPlan,
 ) -> Event:
     """Part 1: earliest of the next crossing (``t + dt_j``) and the next input spike.
 
-    ``is_crossing = t_cross <= t_input and t_cross < t_max`` (crossings first at ties);
-    ``is_input = not is_crossing and t_input < t_max``; with neither, ``time = t``.
+    ``is_crossing = t_cross <= t_input and t_cross < t_max`` (crossings first at ties,
+    :func:`~jaxsnn.event.types.comes_first`); ``is_input = not is_crossing and
+    t_input < t_max``; with neither, ``time = t``. ``plan.crossing`` picks the solver.
     """
     crossing_times = state.t + next_crossing(
-        state.neurons, params, state.refractory_until - state.t, method
+        state.neurons, params, state.refractory_until - state.t, plan.crossing
     )
     t_cross = jnp.min(crossing_times)
     n_inputs = inputs.time.shape[0]
@@ -111,7 +114,8 @@ def next_event(
         k = jnp.minimum(state.next_input, n_inputs - 1)
         pending = (state.next_input < n_inputs) & (inputs.idx[k] >= 0)
         t_input = jnp.where(pending, inputs.time[k], jnp.inf)
-    is_crossing = (t_cross <= t_input) & (t_cross < t_max)
+    is_crossing = comes_first(t_cross, EventKind.CROSSING, t_input, EventKind.INPUT)
+    is_crossing = is_crossing & (t_cross < t_max)
     is_input = ~is_crossing & (t_input < t_max)
     time = jnp.where(is_crossing, t_cross, jnp.where(is_input, t_input, state.t))
     return Event(time, is_crossing, is_input, crossing_times)
@@ -226,10 +230,10 @@ def step(
     recurrent_weights: Array | None,
     params: LIFParameters,
     t_max: ArrayLike,
-    method: str,
+    plan: SolverPlan,
 ) -> PopulationState:
     """One event: :func:`next_event`, then :func:`advance` to it."""
-    event = next_event(state, inputs, params, t_max, method)
+    event = next_event(state, inputs, params, t_max, plan)
     return advance(state, event, inputs, input_weights, recurrent_weights, params)
 
 
@@ -240,7 +244,7 @@ def simulate_population(
     inputs: Spikes,
     t_max: ArrayLike,
     max_events: int,
-    method: str | None = None,
+    plan: SolverPlan | None = None,
     differentiable: bool = True,
 ) -> Spikes:
     """Simulate one sample from ``t = 0`` (rest) to ``t_max``; return the sorted output spikes.
@@ -249,7 +253,8 @@ def simulate_population(
     (feed-forward); ``inputs``: sorted spike list of sources in ``[0, n_in)`` (padding
     ``inf``/``-1``). Output: ``Spikes`` with ``max_events`` entries and ``dropped`` = this
     population's lost spikes plus ``inputs.dropped``. Pure and traceable (``jit``, ``vmap``,
-    ``grad``); no input validation -- see :func:`jaxsnn.event.simulate` for that.
+    ``grad``); no input validation -- see :func:`jaxsnn.event.simulate` for that. ``plan``
+    defaults to :func:`~jaxsnn.event.plan.solver_plan` of ``params``.
 
     ``differentiable=False`` computes the same spikes for a forward pass whose gradient comes
     from elsewhere (EventProp): a ``lax.while_loop`` that stops as soon as no event is left
@@ -257,8 +262,8 @@ def simulate_population(
     them idle when the buffer is generous), without the terms that only carry derivatives.
     It cannot be differentiated in reverse mode (pass gradient-stopped arguments).
     """
-    if method is None:
-        method = select_method(params)
+    if plan is None:
+        plan = solver_plan(params, t_max)
     dtype = jnp.result_type(input_weights, inputs.time, float)
     params = as_float_params(params, dtype)
     input_weights = jnp.asarray(input_weights, dtype)
@@ -274,12 +279,10 @@ def simulate_population(
     if differentiable:
 
         def body(state, _):
-            return step(
-                state, inputs, input_weights, recurrent_weights, params, t_max, method
-            ), None
+            return step(state, inputs, input_weights, recurrent_weights, params, t_max, plan), None
 
         state, _ = jax.lax.scan(body, start, None, n_steps)
-        pending = next_event(state, inputs, params, t_max, method)
+        pending = next_event(state, inputs, params, t_max, plan)
     else:
 
         def due(carry):
@@ -289,9 +292,9 @@ def simulate_population(
         def advance_to_next(carry):
             state, event, steps = carry
             state = advance(state, event, inputs, input_weights, recurrent_weights, params, False)
-            return state, next_event(state, inputs, params, t_max, method), steps + 1
+            return state, next_event(state, inputs, params, t_max, plan), steps + 1
 
-        first = next_event(start, inputs, params, t_max, method)
+        first = next_event(start, inputs, params, t_max, plan)
         state, pending, _ = jax.lax.while_loop(
             due, advance_to_next, (start, first, jnp.zeros((), jnp.int32))
         )

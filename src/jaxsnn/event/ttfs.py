@@ -25,44 +25,22 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.typing import ArrayLike
 
-from jaxsnn.event.root import (
-    _concrete,
-    as_float_params,
-    extremum_time,
-    next_crossing,
-    select_method,
-)
-from jaxsnn.event.types import Spikes, dropped_of
-from jaxsnn.neuron import LIFParameters, LIFState, propagate, synaptic_kernel
+from jaxsnn.event.plan import SolverPlan, solver_plan
+from jaxsnn.event.root import extremum_time, next_crossing
+from jaxsnn.event.types import EventKind, Spikes, comes_first, dropped_of
+from jaxsnn.neuron import LIFParameters, LIFState, as_float_params, propagate, synaptic_kernel
 
 Array = jnp.ndarray
 
-_NEAR_ONE = 0.05
-
-
-def state_mode(params: LIFParameters) -> str:
-    """How prefix states are summed: ``"equal"`` (ratio 1), ``"separable"`` or ``"pairwise"``.
-
-    Static, from concrete parameter values; traced parameters get ``"pairwise"`` (exact for
-    every ratio).
-    """
-    tau_mem, tau_syn = _concrete(params.tau_mem), _concrete(params.tau_syn)
-    if tau_mem is None or tau_syn is None:
-        return "pairwise"
-    ratio = tau_mem / tau_syn
-    if np.all(np.abs(ratio - 1.0) <= 1e-12):
-        return "equal"
-    if np.all(np.abs(ratio - 1.0) > _NEAR_ONE):
-        return "separable"
-    return "pairwise"
-
 
 def _decayed_sums(w: Array, s: Array) -> Array:
-    """``sum_{m<=k} w_m exp(s_m - s_k)`` for every prefix ``k`` (``s = (t - t_ref) / tau``)."""
-    return jnp.exp(-s)[:, None] * jnp.cumsum(w * jnp.exp(s)[:, None], axis=0)
+    """``sum_{m<=k} w_m exp(s_m - s_k)`` for every prefix ``k`` (``s = (t - t_ref) / tau``).
+
+    ``w``: ``[K, n]``; ``s``: ``[K, n]`` or ``[K, 1]`` (one time constant for all neurons).
+    """
+    return jnp.exp(-s) * jnp.cumsum(w * jnp.exp(s), axis=0)
 
 
 def prefix_states(
@@ -71,7 +49,9 @@ def prefix_states(
     """``(t_k, LIFState(V_k, I_k), valid_k)``: each neuron's state just after input ``k``.
 
     Shapes ``[K]``, ``[K, n]``, ``[K]``. Invalid inputs (padding, ``t >= t_max``) get weight 0
-    and a safe time (no inf or NaN enters any gradient).
+    and a safe time (no inf or NaN enters any gradient). ``mode``: the plan's
+    ``prefix_sums``. Every field of ``params`` may be a scalar or hold one value per neuron
+    (``[n]``): the time constants divide the input times per neuron.
     """
     times = inputs.time
     valid = jnp.isfinite(times) & (inputs.idx >= 0) & (times < t_max)
@@ -80,26 +60,28 @@ def prefix_states(
     w = jnp.where(valid[:, None], weights[jnp.maximum(inputs.idx, 0)], 0.0)
     tau_mem, tau_syn = params.tau_mem, params.tau_syn
     if mode == "pairwise":
+        # [K, K, 1] kernels for shared time constants, [K, K, n] for per-neuron ones
         lag = t[:, None] - t[None, :]
-        causal = jnp.tril(jnp.ones(lag.shape, bool))
-        lag = jnp.where(causal, lag, 0.0)
+        causal = jnp.tril(jnp.ones(lag.shape, bool))[:, :, None]
+        lag = jnp.where(causal, lag[:, :, None], 0.0)
         current_kernel = jnp.where(causal, jnp.exp(-lag / tau_syn), 0.0)
         voltage_kernel = jnp.where(causal, synaptic_kernel(lag, params), 0.0)
-        current = current_kernel @ w
-        y = voltage_kernel @ w
+        current = jnp.sum(current_kernel * w[None], axis=1)
+        y = jnp.sum(voltage_kernel * w[None], axis=1)
     else:
-        s_syn = (t - t_ref) / tau_syn
+        since_ref = (t - t_ref)[:, None]  # [K, 1]: broadcasts against per-neuron taus
+        s_syn = since_ref / tau_syn
         current = _decayed_sums(w, s_syn)
         if mode == "equal":
             # sum w_m (t_k - t_m)/tau e^{-(t_k - t_m)/tau} = E_k (s_k S0_k - S1_k)
-            weighted = w * jnp.exp(s_syn)[:, None]
+            weighted = w * jnp.exp(s_syn)
             s0 = jnp.cumsum(weighted, axis=0)
-            s1 = jnp.cumsum(weighted * s_syn[:, None], axis=0)
-            y = jnp.exp(-s_syn)[:, None] * (s_syn[:, None] * s0 - s1)
+            s1 = jnp.cumsum(weighted * s_syn, axis=0)
+            y = jnp.exp(-s_syn) * (s_syn * s0 - s1)
         else:
             # kappa (e^{-lag/tau_syn} - e^{-lag/tau_mem}) with kappa = tau_syn / (tau_syn - tau_mem)
             kappa = tau_syn / (tau_syn - tau_mem)
-            y = kappa * (current - _decayed_sums(w, (t - t_ref) / tau_mem))
+            y = kappa * (current - _decayed_sums(w, since_ref / tau_mem))
     v = params.v_leak + y
     return t, LIFState(v, current), valid
 
@@ -109,25 +91,22 @@ def ttfs_spike_times(
     params: LIFParameters,
     inputs: Spikes,
     t_max: ArrayLike,
-    method: str | None = None,
-    mode: str | None = None,
+    plan: SolverPlan | None = None,
 ) -> Array:
     """First spike time of every neuron, ``[n]`` (``+inf``: no spike before ``t_max``).
 
-    ``weights``: ``[n_in, n]``; ``inputs``: one sample's sorted spike list. ``method`` (crossing
-    solver) and ``mode`` (prefix sums) default to :func:`select_method` / :func:`state_mode`.
+    ``weights``: ``[n_in, n]``; ``inputs``: one sample's sorted spike list; ``params``: scalars
+    or per-neuron ``[n]`` values. ``plan`` (crossing solver, prefix sums, whether a neuron at
+    rest may spike) defaults to :func:`~jaxsnn.event.plan.solver_plan` of ``params``.
     """
-    if method is None:
-        method = select_method(params)
-    if mode is None:
-        mode = state_mode(params)
-    rest_candidate = _needs_rest_candidate(params)
+    if plan is None:
+        plan = solver_plan(params, t_max)
     dtype = jnp.result_type(weights, inputs.time, float)
     params = as_float_params(params, dtype)
     weights = jnp.asarray(weights, dtype)
     t_max = jnp.asarray(t_max, dtype)
     inputs = Spikes(jnp.asarray(inputs.time, dtype), jnp.asarray(inputs.idx, jnp.int32))
-    if rest_candidate:
+    if plan.rest_can_spike:
         zero = Spikes(jnp.zeros((1,), dtype), jnp.zeros((1,), jnp.int32))
         weights = jnp.concatenate([weights, jnp.zeros((1, weights.shape[1]), dtype)])
         inputs = Spikes(
@@ -137,10 +116,11 @@ def ttfs_spike_times(
     n = weights.shape[1]
     if inputs.time.shape[0] == 0:
         return jnp.full((n,), jnp.inf, dtype)
-    t, state, valid = prefix_states(weights, params, inputs, t_max, mode)
-    candidate = t[:, None] + next_crossing(state, params, method=method)
+    t, state, valid = prefix_states(weights, params, inputs, t_max, plan.prefix_sums)
+    candidate = t[:, None] + next_crossing(state, params, method=plan.crossing)
     upper = jnp.concatenate([inputs.time[1:], jnp.full((1,), jnp.inf, dtype)])
-    ok = valid[:, None] & (candidate <= upper[:, None]) & (candidate < t_max)
+    before_next_input = comes_first(candidate, EventKind.CROSSING, upper[:, None], EventKind.INPUT)
+    ok = valid[:, None] & before_next_input & (candidate < t_max)
     first = jnp.argmax(ok, axis=0)
     spiked = jnp.any(ok, axis=0)
     chosen = jnp.take_along_axis(candidate, first[None, :], axis=0)[0]
@@ -152,14 +132,13 @@ def ttfs_first_spikes(
     params: LIFParameters,
     inputs: Spikes,
     t_max: ArrayLike,
-    method: str | None = None,
-    mode: str | None = None,
+    plan: SolverPlan | None = None,
 ) -> Spikes:
     """:func:`ttfs_spike_times` as a sorted spike list of ``n`` entries (one per neuron at most).
 
     ``dropped`` is passed through from ``inputs`` (the fast path itself never drops).
     """
-    times = ttfs_spike_times(weights, params, inputs, t_max, method, mode)
+    times = ttfs_spike_times(weights, params, inputs, t_max, plan)
     neurons = jnp.arange(times.shape[0], dtype=jnp.int32)
     spiked = jnp.isfinite(times)
     times, neurons = jax.lax.sort(
@@ -168,18 +147,12 @@ def ttfs_first_spikes(
     return Spikes(times, neurons, dropped_of(inputs))
 
 
-def _needs_rest_candidate(params: LIFParameters) -> bool:
-    """Whether a neuron at rest may already spike (``v_leak >= v_th`` possible)."""
-    v_leak, v_th = _concrete(params.v_leak), _concrete(params.v_th)
-    return v_leak is None or v_th is None or not bool(np.all(v_leak < v_th))
-
-
 def peak_voltage(
     weights: Array,
     params: LIFParameters,
     inputs: Spikes,
     t_max: ArrayLike,
-    mode: str | None = None,
+    plan: SolverPlan | None = None,
 ) -> Array:
     """Highest membrane voltage of every neuron on ``[t_0, t_max]``, as if it never spiked, ``[n]``.
 
@@ -188,13 +161,14 @@ def peak_voltage(
     the interval's start, its end, or that extremum. A neuron spikes iff ``V_peak >= v_th``
     (for ``v_leak < v_th``); for a silent neuron ``v_th - V_peak`` says how far it stayed
     below threshold, which gives losses a gradient towards spiking. ``-inf`` with no input.
+    ``plan.prefix_sums`` (default: from ``params``) picks the summation.
     """
-    if mode is None:
-        mode = state_mode(params)
+    if plan is None:
+        plan = solver_plan(params, t_max)
     dtype = jnp.result_type(weights, inputs.time, float)
     params = as_float_params(params, dtype)
     t_max = jnp.asarray(t_max, dtype)
-    t, state, valid = prefix_states(weights, params, inputs, t_max, mode)
+    t, state, valid = prefix_states(weights, params, inputs, t_max, plan.prefix_sums)
     upper = jnp.concatenate([inputs.time[1:], jnp.full((1,), jnp.inf, t.dtype)])
     upper = jnp.minimum(jnp.where(valid, upper, t_max), t_max)
     span = jnp.maximum(upper - t, 0.0)[:, None]

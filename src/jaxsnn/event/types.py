@@ -7,6 +7,7 @@ axis on every field (build them with ``jax.vmap``).
 
 from __future__ import annotations
 
+from enum import IntEnum
 from typing import NamedTuple
 
 import jax
@@ -14,6 +15,33 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 Array = jnp.ndarray
+
+
+class EventKind(IntEnum):
+    """Kinds of events, numbered in the order in which events at *equal times* take effect.
+
+    The one definition of the tie order, shared by the forward simulation
+    (:mod:`jaxsnn.event.step`), the first-spike fast path (:mod:`jaxsnn.event.ttfs`) and the
+    EventProp backward pass (:mod:`jaxsnn.event.eventprop`): at the same time a refractory
+    period ends first (the neuron is free again), then all threshold crossings (together),
+    then the input spikes in list order. No noise is added to break ties.
+    """
+
+    REFRACTORY_END = 0
+    CROSSING = 1
+    INPUT = 2
+
+
+#: kind of an entry that is no event (padding)
+NO_EVENT = -1
+
+
+def comes_first(t_a: ArrayLike, kind_a: EventKind, t_b: ArrayLike, kind_b: EventKind) -> Array:
+    """Whether an event ``(t_a, kind_a)`` takes effect before ``(t_b, kind_b)``:
+    ``t_a < t_b``, or equal times and ``kind_a`` earlier in :class:`EventKind`'s order."""
+    if kind_a < kind_b:
+        return jnp.asarray(t_a) <= t_b
+    return jnp.asarray(t_a) < t_b
 
 
 class Spikes(NamedTuple):
@@ -70,8 +98,3 @@ def sort_spikes(time: ArrayLike, idx: ArrayLike, size: int | None = None) -> Spi
             time = jnp.pad(time, pad, constant_values=jnp.inf)
             idx = jnp.pad(idx, pad, constant_values=-1)
     return Spikes(time, idx)
-
-
-def empty_spikes(size: int, dtype=float) -> Spikes:
-    """A spike list of ``size`` padding entries."""
-    return Spikes(jnp.full((size,), jnp.inf, dtype), jnp.full((size,), -1, jnp.int32))

@@ -99,6 +99,32 @@ def task_parser(
     return parser
 
 
+#: a network option: ``(name, type, help)``; a sequence of strings as the type gives the choices
+Option = tuple[str, Callable[[str], Any] | Sequence[str], str]
+
+
+def network_parser(
+    prog: str, description: str, defaults: dict[str, Any], options: Sequence[Option]
+) -> argparse.ArgumentParser:
+    """:func:`task_parser` (epochs, batch size and learning rate from ``defaults``) plus a
+    group "network" with one ``--name`` per option, its default ``defaults[name]``."""
+    parser = task_parser(
+        prog,
+        description,
+        epochs=defaults["epochs"],
+        batch_size=defaults["batch_size"],
+        lr=defaults["lr"],
+    )
+    group = parser.add_argument_group("network")
+    for name, kind, text in options:
+        flag = "--" + name.replace("_", "-")
+        if callable(kind):
+            group.add_argument(flag, type=kind, default=defaults[name], help=text)
+        else:
+            group.add_argument(flag, choices=list(kind), default=defaults[name], help=text)
+    return parser
+
+
 def _explicit_options(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set[str]:
     """Names of the options given on the command line (not left at their defaults)."""
     probe = argparse.ArgumentParser(add_help=False)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import time
 import warnings
 from collections.abc import Callable
@@ -41,10 +40,6 @@ logger = logging.getLogger("jaxsnn")
 Params = Any
 Batch = jax.Array
 LossFn = Callable[[Params, Batch, jax.Array], tuple[jax.Array, dict[str, jax.Array]]]
-
-#: Testing aid: when set to ``k``, the process SIGKILLs itself right after checkpointing
-#: epoch ``k`` (used by the test that resumes a killed run).
-KILL_AFTER_EPOCH_ENV = "JAXSNN_TEST_SIGKILL_AFTER_EPOCH"
 
 
 @dataclass(frozen=True)
@@ -97,6 +92,49 @@ class RunResult:
     params: Params
     metrics: dict[str, Any]
     output: Path
+
+
+@dataclass
+class TrainingState:
+    """Where a run stands between epochs (see :func:`restore_or_init`).
+
+    Attributes:
+        params: the model parameters after the completed epochs.
+        opt_state: the optimiser state after the completed epochs.
+        history: one record per completed epoch (see :func:`run_epoch`).
+        start_epoch: epochs completed before this process began (0 unless resumed); the
+            0-based index of the first epoch this process trains.
+        previous_wall: wall time in seconds spent by earlier processes (0 unless resumed).
+        key_data: the data key; epoch ``e`` (0-based) shuffles with ``fold_in(key_data, e)``.
+    """
+
+    params: Params
+    opt_state: optax.OptState
+    history: list[dict[str, Any]]
+    start_epoch: int
+    previous_wall: float
+    key_data: jax.Array
+
+
+@dataclass(frozen=True)
+class CompiledRun:
+    """What :func:`compile_run` prepares once per process for the epochs of a run.
+
+    Attributes:
+        epoch: :func:`make_epoch_fn` compiled for the run's shapes.
+        loss: the jitted ``model.loss`` (test evaluation).
+        evaluate: the jitted ``model.evaluate`` (final predictions).
+        features: the training features on the device.
+        labels: the training labels on the device.
+        compile_time_s: seconds spent compiling ``epoch``.
+    """
+
+    epoch: Callable
+    loss: Callable
+    evaluate: Callable
+    features: jax.Array
+    labels: jax.Array
+    compile_time_s: float
 
 
 def make_epoch_fn(model: Model, optimizer: optax.GradientTransformation) -> Callable:
@@ -155,7 +193,163 @@ def _warn_dropped(where: str, dropped: int, bar: Any) -> None:
             "increase the task's max-events setting"
         )
         bar.write("WARNING: " + message)
-        warnings.warn(message, RuntimeWarning, stacklevel=3)
+        # 4: _warn_dropped -> run_epoch -> train -> the caller of train
+        warnings.warn(message, RuntimeWarning, stacklevel=4)
+
+
+def restore_or_init(
+    model: Model,
+    optimizer: optax.GradientTransformation,
+    train_data: Dataset,
+    config: TrainConfig,
+    output: Path,
+    full_config: dict[str, Any],
+    resume: bool,
+) -> TrainingState:
+    """Check the batch size, then initialise a fresh run or load the checkpoint in ``output``.
+
+    A fresh run initialises params with the init key and prepares the (new or empty) output
+    folder; with ``resume=True`` the checkpoint's config must equal ``full_config`` and its
+    params, optimiser state, history and wall time are restored.
+
+    Raises:
+        ValueError: ``config.batch_size`` exceeds the number of training samples.
+        results.ResultsError: the output folder cannot be used or the checkpoint does not fit.
+    """
+    if len(train_data) < config.batch_size:
+        raise ValueError(
+            f"batch_size={config.batch_size} exceeds the {len(train_data)} training samples"
+        )
+    key_init, key_data = jax.random.split(jax.random.PRNGKey(config.seed))
+    params = model.init(key_init)
+    opt_state = optimizer.init(params)
+    if not resume:
+        results.prepare_output_folder(output)
+        return TrainingState(params, opt_state, [], 0, 0.0, key_data)
+    state = results.load_checkpoint(output, full_config, (params, opt_state))
+    (params, opt_state), history = state.tree, state.history
+    logger.info("resuming %s after epoch %d", output, len(history))
+    return TrainingState(params, opt_state, history, len(history), state.wall_time_s, key_data)
+
+
+def compile_run(
+    model: Model,
+    optimizer: optax.GradientTransformation,
+    train_data: Dataset,
+    config: TrainConfig,
+    state: TrainingState,
+) -> CompiledRun:
+    """Move the training data to the device and compile the epoch function up front.
+
+    The epoch function is lowered and compiled ahead of time (``.lower(...).compile()``) so
+    that its compile time is measured apart from the training time.
+    """
+    features = jnp.asarray(train_data.features)
+    labels = jnp.asarray(train_data.labels)
+    epoch_fn = make_epoch_fn(model, optimizer)
+    loss_fn = jax.jit(model.loss)
+    evaluate_fn = jax.jit(model.evaluate)
+    example_idx = batch_indices(state.key_data, len(train_data), config.batch_size)
+    t0 = time.perf_counter()
+    lowered = epoch_fn.lower(state.params, state.opt_state, features, labels, example_idx)
+    compiled = lowered.compile()
+    compile_time = time.perf_counter() - t0
+    return CompiledRun(compiled, loss_fn, evaluate_fn, features, labels, compile_time)
+
+
+def run_epoch(
+    run: CompiledRun,
+    state: TrainingState,
+    epoch: int,
+    test_data: Dataset,
+    config: TrainConfig,
+    bar: Any,
+) -> tuple[Params, optax.OptState, dict[str, Any]]:
+    """Train the 0-based ``epoch`` from ``state``'s params and evaluate on ``test_data``.
+
+    The batches are drawn with ``fold_in(state.key_data, epoch)``. Dropped events are
+    warned about (and written above the progress ``bar``, whose postfix shows the new
+    losses). ``state`` itself is not changed.
+
+    Returns:
+        The new params and optimiser state, and the epoch's history record: ``epoch``
+        (1-based), ``train_loss``, ``train_accuracy``, ``test_loss``, ``test_accuracy``,
+        ``epoch_time_s`` and ``dropped_events``.
+
+    Raises:
+        FloatingPointError: a training loss of the epoch is not finite.
+    """
+    key = jax.random.fold_in(state.key_data, epoch)
+    idx = batch_indices(key, run.labels.shape[0], config.batch_size)
+    t_epoch = time.perf_counter()
+    params, opt_state, losses, aux = run.epoch(
+        state.params, state.opt_state, run.features, run.labels, idx
+    )
+    losses = np.asarray(losses)
+    epoch_time = time.perf_counter() - t_epoch
+    if not np.all(np.isfinite(losses)):
+        raise FloatingPointError(
+            f"training loss became {losses[~np.isfinite(losses)][0]} in epoch {epoch + 1}; "
+            "lower the learning rate or check the inputs"
+        )
+    test = _evaluate_loss(run.loss, params, test_data, config.eval_batch_size)
+    train_dropped = int(np.sum(np.asarray(aux.get("dropped_events", 0))))
+    _warn_dropped(f"epoch {epoch + 1} (train)", train_dropped, bar)
+    _warn_dropped(f"epoch {epoch + 1} (test)", test["dropped_events"], bar)
+    record = {
+        "epoch": epoch + 1,
+        "train_loss": float(np.mean(losses)),
+        "train_accuracy": float(np.mean(np.asarray(aux["accuracy"]))),
+        "test_loss": test["loss"],
+        "test_accuracy": test["accuracy"],
+        "epoch_time_s": epoch_time,
+        "dropped_events": train_dropped + test["dropped_events"],
+    }
+    bar.set_postfix(
+        loss=f"{record['train_loss']:.4f}",
+        train=f"{record['train_accuracy']:.3f}",
+        test=f"{record['test_accuracy']:.3f}",
+    )
+    logger.info("epoch %d: %s", epoch + 1, record)
+    return params, opt_state, record
+
+
+def finish(
+    model: Model,
+    run: CompiledRun,
+    state: TrainingState,
+    test_data: Dataset,
+    config: TrainConfig,
+    output: Path,
+    full_config: dict[str, Any],
+    wall_time_s: Callable[[], float],
+) -> RunResult:
+    """Write the final result files of a completed run and return its :class:`RunResult`.
+
+    Predicts ``test_data`` with ``state.params``, records spike rasters of the first
+    ``config.n_raster_samples`` test samples when the model has ``record``, writes them with
+    the params (:func:`results.write_final`) and the metrics with ``completed=True``.
+    ``wall_time_s()`` gives the run's total wall time so far.
+    """
+    params = state.params
+    predictions = _evaluate_predictions(run.evaluate, params, test_data, config.eval_batch_size)
+    rasters = {}
+    if model.record is not None and config.n_raster_samples > 0:
+        n = min(config.n_raster_samples, len(test_data))
+        rasters = model.record(params, jnp.asarray(test_data.features[:n]))
+    wall = wall_time_s()
+    results.write_final(
+        output,
+        params=params,
+        test_data=test_data,
+        predictions=predictions,
+        rasters=rasters,
+        plot_info=model.plot_info,
+    )
+    metrics = results.write_metrics(
+        output, full_config, state.history, wall, run.compile_time_s, completed=True
+    )
+    return RunResult(params=params, metrics=metrics, output=output)
 
 
 def train(
@@ -170,50 +364,30 @@ def train(
     task_config: dict[str, Any] | None = None,
     resume: bool = False,
     progress: bool = True,
+    on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
 ) -> RunResult:
     """Train ``model`` with ``optimizer``; write the result folder ``output``.
 
     With ``resume=True``, ``output`` must hold a checkpoint of a run with the same task,
     task config and train config; training continues after its last completed epoch and
     ends with exactly the parameters an uninterrupted run would have.
+
+    ``on_epoch_end(epoch, record)``, if given, is called after each epoch's checkpoint and
+    metrics are written, with the 1-based epoch number and (a copy of) its history record.
     """
     output = Path(output)
     task_config = dict(task_config or {})
     full_config = {"task": task, "train": asdict(config), "task_config": task_config}
-    if len(train_data) < config.batch_size:
-        raise ValueError(
-            f"batch_size={config.batch_size} exceeds the {len(train_data)} training samples"
-        )
-
-    key_init, key_data = jax.random.split(jax.random.PRNGKey(config.seed))
-    params = model.init(key_init)
-    opt_state = optimizer.init(params)
-    history: list[dict[str, Any]] = []
-    start_epoch = 0
-    previous_wall = 0.0
-    if resume:
-        state = results.load_checkpoint(output, full_config, (params, opt_state))
-        (params, opt_state), history = state.tree, state.history
-        start_epoch, previous_wall = len(history), state.wall_time_s
-        logger.info("resuming %s after epoch %d", output, start_epoch)
-    else:
-        results.prepare_output_folder(output)
-
-    features = jnp.asarray(train_data.features)
-    labels = jnp.asarray(train_data.labels)
-    epoch_fn = make_epoch_fn(model, optimizer)
-    loss_fn = jax.jit(model.loss)
-    evaluate_fn = jax.jit(model.evaluate)
-
-    example_idx = batch_indices(key_data, len(train_data), config.batch_size)
-    t0 = time.perf_counter()
-    compiled_epoch = epoch_fn.lower(params, opt_state, features, labels, example_idx).compile()
-    compile_time = time.perf_counter() - t0
-
+    state = restore_or_init(model, optimizer, train_data, config, output, full_config, resume)
+    run = compile_run(model, optimizer, train_data, config, state)
     run_start = time.perf_counter()
+
+    def wall_time_s() -> float:
+        return state.previous_wall + time.perf_counter() - run_start
+
     bar = tqdm(
-        range(start_epoch, config.epochs),
-        initial=start_epoch,
+        range(state.start_epoch, config.epochs),
+        initial=state.start_epoch,
         total=config.epochs,
         desc=task,
         unit="epoch",
@@ -221,58 +395,15 @@ def train(
         dynamic_ncols=True,
     )
     for epoch in bar:
-        idx = batch_indices(jax.random.fold_in(key_data, epoch), len(train_data), config.batch_size)
-        t_epoch = time.perf_counter()
-        params, opt_state, losses, aux = compiled_epoch(params, opt_state, features, labels, idx)
-        losses = np.asarray(losses)
-        epoch_time = time.perf_counter() - t_epoch
-        if not np.all(np.isfinite(losses)):
-            raise FloatingPointError(
-                f"training loss became {losses[~np.isfinite(losses)][0]} in epoch {epoch + 1}; "
-                "lower the learning rate or check the inputs"
-            )
-        test = _evaluate_loss(loss_fn, params, test_data, config.eval_batch_size)
-        train_dropped = int(np.sum(np.asarray(aux.get("dropped_events", 0))))
-        _warn_dropped(f"epoch {epoch + 1} (train)", train_dropped, bar)
-        _warn_dropped(f"epoch {epoch + 1} (test)", test["dropped_events"], bar)
-        record = {
-            "epoch": epoch + 1,
-            "train_loss": float(np.mean(losses)),
-            "train_accuracy": float(np.mean(np.asarray(aux["accuracy"]))),
-            "test_loss": test["loss"],
-            "test_accuracy": test["accuracy"],
-            "epoch_time_s": epoch_time,
-            "dropped_events": train_dropped + test["dropped_events"],
-        }
-        history.append(record)
-        bar.set_postfix(
-            loss=f"{record['train_loss']:.4f}",
-            train=f"{record['train_accuracy']:.3f}",
-            test=f"{record['test_accuracy']:.3f}",
+        state.params, state.opt_state, record = run_epoch(run, state, epoch, test_data, config, bar)
+        state.history.append(record)
+        wall = wall_time_s()
+        tree = (state.params, state.opt_state)
+        results.save_checkpoint(output, full_config, tree, state.history, wall)
+        results.write_metrics(
+            output, full_config, state.history, wall, run.compile_time_s, completed=False
         )
-        logger.info("epoch %d: %s", epoch + 1, record)
-        wall = previous_wall + time.perf_counter() - run_start
-        results.save_checkpoint(output, full_config, (params, opt_state), history, wall)
-        results.write_metrics(output, full_config, history, wall, compile_time, completed=False)
-        if os.environ.get(KILL_AFTER_EPOCH_ENV) == str(epoch + 1):
-            os.kill(os.getpid(), signal.SIGKILL)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch + 1, dict(record))
     bar.close()
-
-    predictions = _evaluate_predictions(evaluate_fn, params, test_data, config.eval_batch_size)
-    rasters = {}
-    if model.record is not None and config.n_raster_samples > 0:
-        n = min(config.n_raster_samples, len(test_data))
-        rasters = model.record(params, jnp.asarray(test_data.features[:n]))
-    wall = previous_wall + time.perf_counter() - run_start
-    results.write_final(
-        output,
-        params=params,
-        test_data=test_data,
-        predictions=predictions,
-        rasters=rasters,
-        plot_info=model.plot_info,
-    )
-    metrics = results.write_metrics(
-        output, full_config, history, wall, compile_time, completed=True
-    )
-    return RunResult(params=params, metrics=metrics, output=output)
+    return finish(model, run, state, test_data, config, output, full_config, wall_time_s)

@@ -1,0 +1,290 @@
+"""EventProp backward pass by a reverse ``lax.scan`` over the events of one sample.
+
+See :mod:`jaxsnn.event.eventprop` for the adjoint equations and jumps.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+from jaxsnn.event.eventprop.common import AdjointGradients, onset_slope
+from jaxsnn.event.plan import SolverPlan, refractory_mode
+from jaxsnn.event.types import NO_EVENT, EventKind, Spikes, is_valid
+from jaxsnn.neuron import LIFParameters, LIFState, adjoint_propagate, as_float_params
+from jaxsnn.numerics import safe_divide
+
+Array = jnp.ndarray
+
+_INPUT, _CROSSING, _REFRACTORY_END = (
+    int(EventKind.INPUT),
+    int(EventKind.CROSSING),
+    int(EventKind.REFRACTORY_END),
+)
+
+
+def currents_before(
+    query_times: Array,
+    query_neurons: Array,
+    input_weights: Array,
+    recurrent_weights: Array | None,
+    tau_syn: Array,
+    inputs: Spikes,
+    outputs: Spikes,
+) -> Array:
+    """Synaptic current of neuron ``n_q`` just before ``t_q``, for every query ``q``::
+
+        I_{n_q}(t_q^-) = sum_{m: t_m < t_q} W_in[s_m, n_q] e^{-(t_q - t_m)/tau_syn}
+                       + sum_{k: t_k < t_q} W_rec[n_k, n_q] e^{-(t_q - t_k)/tau_syn}
+
+    over the valid input spikes ``m`` and the layer's own spikes ``k`` (recurrent only).
+    ``tau_syn``: ``[n]``.
+    """
+    tau = tau_syn[jnp.maximum(query_neurons, 0)][:, None]
+
+    def contribution(times, valid, weights):
+        lag = query_times[:, None] - times[None, :]
+        before = valid[None, :] & (lag > 0)
+        decay = jnp.exp(-jnp.where(before, lag, 0.0) / tau)
+        return jnp.sum(jnp.where(before, weights * decay, 0.0), axis=1)
+
+    sources = jnp.maximum(inputs.idx, 0)
+    neurons = jnp.maximum(query_neurons, 0)
+    current = contribution(
+        inputs.time, is_valid(inputs), input_weights[sources[None, :], neurons[:, None]]
+    )
+    if recurrent_weights is not None:
+        spikers = jnp.maximum(outputs.idx, 0)
+        current = current + contribution(
+            outputs.time,
+            is_valid(outputs),
+            recurrent_weights[spikers[None, :], neurons[:, None]],
+        )
+    return current
+
+
+class _Events(NamedTuple):
+    """The merged, time-ordered event list of one sample (see :func:`_event_list`)."""
+
+    time: Array
+    kind: Array
+    neuron: Array  # source for inputs, spiking neuron otherwise
+    position: Array  # index into the input list or the output list
+    current: Array  # I_n just before the event (crossings, refractory ends)
+    cotangent: Array  # dL/dt_k of a crossing
+
+
+def _event_list(
+    input_weights, recurrent_weights, p, inputs, outputs, time_cotangent, t_max, refractory
+) -> _Events:
+    """Inputs, crossings and (if ``refractory``) refractory ends, sorted in forward order."""
+    n_in_events, n_out = inputs.time.shape[0], outputs.time.shape[0]
+    in_valid = is_valid(inputs) & (inputs.time < t_max)
+    out_valid = is_valid(outputs)
+    neurons = jnp.maximum(outputs.idx, 0)
+    parts = [
+        (inputs.time, in_valid, _INPUT, inputs.idx, jnp.arange(n_in_events)),
+        (outputs.time, out_valid, _CROSSING, outputs.idx, jnp.arange(n_out)),
+    ]
+    queries = [outputs.time]
+    if refractory:
+        ends = outputs.time + p.t_refrac[neurons]
+        parts.append(
+            (
+                ends,
+                out_valid & (p.t_refrac[neurons] > 0),
+                _REFRACTORY_END,
+                outputs.idx,
+                jnp.arange(n_out),
+            )
+        )
+        queries.append(ends)
+    query_times = jnp.concatenate(queries)
+    query_neurons = jnp.tile(outputs.idx, len(queries))
+    currents = currents_before(
+        jnp.where(jnp.isfinite(query_times), query_times, 0.0),
+        query_neurons,
+        input_weights,
+        recurrent_weights,
+        p.tau_syn,
+        inputs,
+        outputs,
+    )
+    zeros_in = jnp.zeros((n_in_events,), currents.dtype)
+    cotangent = jnp.where(out_valid, time_cotangent, 0.0)
+    time = jnp.concatenate([jnp.where(valid, t, jnp.inf) for t, valid, *_ in parts])
+    kind = jnp.concatenate([jnp.where(valid, k, NO_EVENT) for _, valid, k, *_ in parts])
+    # EventKind numbers the kinds in their order at equal times: sort by (time, kind)
+    rank = jnp.concatenate([jnp.full(t.shape, k, jnp.int32) for t, _, k, *_ in parts])
+    events = _Events(
+        time=time,
+        kind=kind.astype(jnp.int32),
+        neuron=jnp.concatenate([jnp.maximum(idx, 0) for *_, idx, _ in parts]).astype(jnp.int32),
+        position=jnp.concatenate([pos for *_, pos in parts]).astype(jnp.int32),
+        current=jnp.concatenate([zeros_in, currents]),
+        cotangent=jnp.concatenate(
+            [zeros_in, cotangent] + ([jnp.zeros_like(cotangent)] if refractory else [])
+        ),
+    )
+    order = jax.lax.sort((time, rank, jnp.arange(time.shape[0])), num_keys=2, is_stable=True)[2]
+    return jax.tree.map(lambda x: x[order], events)
+
+
+class _Adjoint(NamedTuple):
+    """Carry of the backward scan."""
+
+    t: Array  # time of the last processed event (clipped to t_max)
+    lam: LIFState  # (lambda_V, lambda_I), [n] each
+    held: Array  # neuron refractory just after the current time
+    pending: Array  # -lambda_V(r+) dV/dt(r) of a refractory end, waiting for its crossing
+    group_time: Array  # time of the current group of simultaneous crossings (or nan)
+    group_lam_v: Array  # lambda_V just after that group
+    group_held: Array  # held flags just after that group
+
+
+def _backward_step(carry: _Adjoint, event: _Events, input_weights, recurrent_weights, p, t_max):
+    """Carry ``lambda`` back to ``event.time`` and apply the event's jump (module docstring)."""
+    active = event.kind != NO_EVENT
+    t_event = jnp.where(active, jnp.minimum(event.time, t_max), carry.t)
+    dt = carry.t - t_event
+    free_lam = adjoint_propagate(carry.lam, dt, p)
+    held_i = carry.lam.i * jnp.exp(-dt / p.tau_syn)
+    lam_v = jnp.where(carry.held, carry.lam.v, free_lam.v)
+    lam_i = jnp.where(carry.held, held_i, free_lam.i)
+    is_input = event.kind == _INPUT
+    n = jnp.where(is_input, 0, event.neuron)  # the spiking neuron (inputs: unused)
+
+    # input spike: dL/dt_m; lambda continuous
+    w_in = input_weights[jnp.where(is_input, event.neuron, 0)]
+    free = ~carry.held
+    input_time_grad = jnp.sum(w_in * (lam_i / p.tau_syn - jnp.where(free, lam_v, 0.0) / p.tau_mem))
+
+    # crossing: lambda_V just after the group of simultaneous crossings
+    is_crossing = event.kind == _CROSSING
+    same_group = event.time == carry.group_time
+    lam_v_after = jnp.where(same_group, carry.group_lam_v, lam_v)
+    held_after = jnp.where(same_group, carry.group_held, carry.held)
+    sensitivity = event.cotangent
+    if recurrent_weights is not None:
+        w_rec = recurrent_weights[n]
+        sensitivity = sensitivity + jnp.sum(
+            w_rec * (lam_i / p.tau_syn - jnp.where(held_after, 0.0, lam_v_after) / p.tau_mem)
+        )
+    restart = -lam_v_after[n] * onset_slope(p.v_reset[n], event.current, p, n)
+    sensitivity = sensitivity + jnp.where(p.t_refrac[n] > 0, carry.pending[n], restart)
+    rising = onset_slope(p.v_th[n], event.current, p, n)
+    lam_v_before = safe_divide(-sensitivity, rising, rising > 0)
+
+    # refractory end: the neuron restarts from v_reset at r; its crossing collects the term
+    is_end = event.kind == _REFRACTORY_END
+    end_term = -lam_v[n] * onset_slope(p.v_reset[n], event.current, p, n)
+
+    new_lam_v = lam_v.at[n].set(jnp.where(is_crossing, lam_v_before, lam_v[n]))
+    held = carry.held.at[n].set(
+        jnp.where(is_crossing, False, jnp.where(is_end, True, carry.held[n]))
+    )
+    pending = carry.pending.at[n].set(
+        jnp.where(is_crossing, 0.0, jnp.where(is_end, end_term, carry.pending[n]))
+    )
+    new_carry = _Adjoint(
+        t=t_event,
+        lam=LIFState(new_lam_v, lam_i),
+        held=held,
+        pending=pending,
+        group_time=jnp.where(is_crossing, event.time, jnp.nan),
+        group_lam_v=jnp.where(is_crossing, lam_v_after, carry.group_lam_v),
+        group_held=jnp.where(is_crossing, held_after, carry.group_held),
+    )
+    return new_carry, (lam_i, jnp.where(is_input, input_time_grad, 0.0))
+
+
+def eventprop_backward(
+    input_weights: Array,
+    recurrent_weights: Array | None,
+    params: LIFParameters,
+    inputs: Spikes,
+    outputs: Spikes,
+    time_cotangent: Array,
+    t_max: ArrayLike,
+    plan: SolverPlan | None = None,
+) -> AdjointGradients:
+    """EventProp backward pass of one population for one sample, by a reverse event scan.
+
+    ``inputs``/``outputs``: the population's sorted input and output spike lists (from the
+    simulator or given); ``time_cotangent`` ``[len(outputs)]``: ``dL/dt`` of every output
+    spike. Returns ``dL/dW_in``, ``dL/dW_rec`` (``None`` for a feed-forward layer) and
+    ``dL/dt`` of every input spike (0 for padding and for inputs at ``t >= t_max``). Exact
+    for any tau ratio, refractory period, several spikes per neuron and recurrent weights,
+    provided ``outputs`` are all spikes of the population before ``t_max``. Of ``plan`` only
+    ``refractory`` matters (see :mod:`jaxsnn.event.plan`; the default decides from ``params``
+    and ``t_max``).
+    """
+    refractory = refractory_mode(params, t_max) if plan is None else plan.refractory
+    dtype = jnp.result_type(input_weights, inputs.time, float)
+    input_weights = jnp.asarray(input_weights, dtype)
+    if recurrent_weights is not None:
+        recurrent_weights = jnp.asarray(recurrent_weights, dtype)
+    n_in, n = input_weights.shape
+    p = as_float_params(params, dtype, n)
+    t_max = jnp.asarray(t_max, dtype)
+    inputs = Spikes(jnp.asarray(inputs.time, dtype), jnp.asarray(inputs.idx, jnp.int32))
+    outputs = Spikes(jnp.asarray(outputs.time, dtype), jnp.asarray(outputs.idx, jnp.int32))
+    events = _event_list(
+        input_weights,
+        recurrent_weights,
+        p,
+        inputs,
+        outputs,
+        jnp.asarray(time_cotangent, dtype),
+        t_max,
+        refractory == "events",
+    )
+    zeros = jnp.zeros((n,), dtype)
+    # with refractory periods beyond t_max, every neuron that spiked is refractory at t_max
+    spiked = (
+        jnp.zeros((n,), bool)
+        .at[jnp.where(is_valid(outputs), outputs.idx, n)]
+        .set(True, mode="drop")
+    )
+    start = _Adjoint(
+        t=t_max,
+        lam=LIFState(zeros, zeros),
+        held=spiked & (refractory == "beyond"),
+        pending=zeros,
+        group_time=jnp.asarray(jnp.nan, dtype),
+        group_lam_v=zeros,
+        group_held=jnp.zeros((n,), bool),
+    )
+    step = partial(
+        _backward_step,
+        input_weights=input_weights,
+        recurrent_weights=recurrent_weights,
+        p=p,
+        t_max=t_max,
+    )
+    _, (lam_i, time_grad) = jax.lax.scan(step, start, events, reverse=True)
+    is_input = events.kind == _INPUT
+    d_input_weights = (
+        jnp.zeros((n_in, n), dtype)
+        .at[jnp.where(is_input, events.neuron, n_in)]
+        .add(lam_i, mode="drop")
+    )
+    d_recurrent = None
+    if recurrent_weights is not None:
+        is_crossing = events.kind == _CROSSING
+        d_recurrent = (
+            jnp.zeros((n, n), dtype)
+            .at[jnp.where(is_crossing, events.neuron, n)]
+            .add(lam_i, mode="drop")
+        )
+    n_inputs = inputs.time.shape[0]
+    d_times = (
+        jnp.zeros((n_inputs,), dtype)
+        .at[jnp.where(is_input, events.position, n_inputs)]
+        .add(time_grad, mode="drop")
+    )
+    return AdjointGradients(d_input_weights, d_recurrent, d_times)

@@ -1,0 +1,292 @@
+"""Networks shared by the event-based tasks: the first-spike (time-to-first-spike) classifier.
+
+The Yin-Yang network of Göltz et al. (2021): the four features ``[x, y, 1-x, 1-y]`` become one
+spike each between ``t_early`` and ``t_late``, plus a bias spike at ``t_bias``; a hidden layer
+of LIF neurons and an output layer of three LIF neurons each fire (at most) once. The class is
+the output neuron that fires first; the loss is the cross-entropy of a softmax over
+``-t / tau_loss``, a regulariser that pushes the label neuron earlier, and a penalty on a
+silent label neuron (its exact peak voltage below threshold).
+
+* :func:`feed_forward_classifier` -- two :func:`~jaxsnn.event.leaky_integrate_and_fire.TTFSLIF`
+  layers composed with :func:`~jaxsnn.base.serial_trace`, with either gradient method;
+* :func:`recurrent_classifier` -- the same network as one recurrent EventProp population
+  (input weights only into the hidden neurons, recurrent weights only from hidden to output
+  neurons, a refractory period beyond ``t_max`` so that every neuron fires at most once),
+  simulated event by event.
+
+Both return the harness's :class:`~jaxsnn.training.harness.Model`; a task is the
+configuration (:data:`DEFAULTS`, :func:`add_network_options`) plus one of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from jaxsnn.base import serial_trace
+from jaxsnn.datasets import CLASS_NAMES, N_CLASSES, N_FEATURES
+from jaxsnn.encoding import LatencyEncoder
+from jaxsnn.event.gradient import GradientMethod
+from jaxsnn.event.leaky_integrate_and_fire import (
+    TTFSLIF,
+    RecurrentEventPropLIF,
+    draw_weights,
+    threshold_weight,
+)
+from jaxsnn.event.loss import first_spike_times, predict_first_spike, ttfs_cross_entropy
+from jaxsnn.event.plan import SolverPlan, solver_plan
+from jaxsnn.event.ttfs import peak_voltage
+from jaxsnn.event.types import Spikes, dropped_of, sort_spikes
+from jaxsnn.neuron import LIFParameters
+from jaxsnn.training.cli import Option, network_parser, positive_float, positive_int
+from jaxsnn.training.harness import Model
+
+Config = dict[str, Any]
+
+#: the first-spike classifier's settings and its training defaults (chosen on the validation
+#: split, see benchmarks/RESULTS.md)
+DEFAULTS: Config = {
+    "epochs": 300,
+    "batch_size": 25,
+    "lr": 5e-3,
+    "hidden": 200,
+    "tau_syn": 5e-3,
+    "tau_mem": 1e-2,
+    "t_early": 0.0,
+    "t_late": 1e-2,
+    "t_bias": 4.5e-3,
+    "t_max": 2e-2,
+    "tau_loss": 2.5e-3,
+    "regularization": 2e-3,
+    "hidden_mean": 3.0,
+    "hidden_std": 3.0,
+    "output_mean": 3.0,
+    "output_std": 3.0,
+    "lr_decay": 0.05,
+    "silence_penalty": 1.0,
+}
+
+#: the network's options: name, argparse type, help
+OPTIONS: list[Option] = [
+    ("hidden", positive_int, "hidden neurons"),
+    ("tau_syn", positive_float, "synaptic time constant (s)"),
+    ("tau_mem", positive_float, "membrane time constant (s)"),
+    ("t_late", positive_float, "input spike time of a feature of value 1 (s)"),
+    ("t_max", positive_float, "end of the simulation (s); later spikes count as missing"),
+    ("tau_loss", positive_float, "time scale of the softmax over -t (s)"),
+    ("t_early", float, "input spike time of a feature of value 0 (s)"),
+    ("t_bias", float, "time of the bias spike (s)"),
+    ("regularization", float, "weight of the term pushing the label neuron earlier"),
+    ("hidden_mean", float, "initial mean input drive of a hidden neuron, in thresholds"),
+    ("hidden_std", float, "initial spread of the hidden weights, in thresholds"),
+    ("output_mean", float, "initial mean input drive of an output neuron, in thresholds"),
+    ("output_std", float, "initial spread of the output weights, in thresholds"),
+    ("lr_decay", float, "final learning rate as a fraction of --lr (cosine schedule)"),
+    ("silence_penalty", float, "weight of (v_th - peak V)+ of a silent label neuron"),
+]
+
+
+def classifier_parser(
+    prog: str, description: str, defaults: Config, hidden_help: str = "hidden neurons"
+) -> argparse.ArgumentParser:
+    """A task's command line: the shared run options plus one option per entry of
+    :data:`OPTIONS` (``--hidden``, ``--tau-syn``, ...), with ``defaults`` (keys of
+    :data:`DEFAULTS`); ``hidden_help`` is the help text of ``--hidden``."""
+    options = [("hidden", positive_int, hidden_help), *OPTIONS[1:]]
+    return network_parser(prog, description, defaults, options)
+
+
+def neuron_parameters(config: Config) -> LIFParameters:
+    """The LIF parameters of every neuron of the network."""
+    return LIFParameters(tau_mem=config["tau_mem"], tau_syn=config["tau_syn"])
+
+
+def encoder_of(config: Config) -> LatencyEncoder:
+    """Features ``[x, y]`` -> ``[x, y, 1-x, 1-y]`` latency spikes plus the bias spike."""
+    return LatencyEncoder(config["t_early"], config["t_late"], bias_times=(config["t_bias"],))
+
+
+def first_spike_loss(
+    config: Config,
+    output_times: jax.Array,
+    label: jax.Array,
+    hidden_spikes: Spikes,
+    output_weights: jax.Array,
+    plan: SolverPlan | None = None,
+) -> jax.Array:
+    """Cross-entropy of the first output spikes plus the penalty on a silent label neuron.
+
+    ``L = CE(-t / tau_loss) + regularization (exp(t_label / tau_syn) - 1)
+    + silence_penalty * relu(v_th - V_peak[label])`` with the label neuron's exact peak
+    voltage given the hidden spikes (:func:`jaxsnn.event.ttfs.peak_voltage`; ``plan`` its
+    solver plan, by default decided from the configuration).
+    """
+    params = neuron_parameters(config)
+    loss = ttfs_cross_entropy(
+        output_times,
+        label,
+        tau=config["tau_loss"],
+        t_max=config["t_max"],
+        regularization=config["regularization"],
+        tau_regularization=config["tau_syn"],
+    )
+    if config["silence_penalty"]:
+        # only the label neuron's peak is needed: one weight column instead of all
+        label_weights = jnp.take(output_weights, label[None], axis=1)
+        v_peak = peak_voltage(label_weights, params, hidden_spikes, config["t_max"], plan)[0]
+        loss = loss + config["silence_penalty"] * jax.nn.relu(params.v_th - v_peak)
+    return loss
+
+
+def plot_info(config: Config) -> dict[str, Any]:
+    """What ``jaxsnn plot`` needs to know about the network."""
+    return {
+        "t_max": config["t_max"],
+        "class_names": list(CLASS_NAMES),
+        "layer_sizes": {
+            "input": encoder_of(config).n_channels(N_FEATURES),
+            "hidden": config["hidden"],
+            "output": N_CLASSES,
+        },
+    }
+
+
+Forward = Callable[[Any, jax.Array], tuple[Spikes, Spikes, Spikes]]
+
+
+def first_spike_model(
+    config: Config,
+    init: Callable[[jax.Array], Any],
+    forward: Forward,
+    output_weights: Callable[[Any], jax.Array],
+) -> Model:
+    """The harness's :class:`Model` of a network that classifies by its first output spike.
+
+    ``forward(weights, features) -> (input, hidden, output)`` spike lists of one sample;
+    ``output_weights(weights)`` ``[n_hidden, 3]`` for the silence penalty of
+    :func:`first_spike_loss`. The loss is batched with ``vmap`` and reports the accuracy and
+    the events dropped by full buffers.
+    """
+    plan = solver_plan(neuron_parameters(config), config["t_max"])
+
+    def output_times(weights, features):
+        out = forward(weights, features)[2]
+        return first_spike_times(out.time, out.idx, N_CLASSES)
+
+    def sample_loss(weights, features, label):
+        _, hidden_spikes, out = forward(weights, features)
+        t = first_spike_times(out.time, out.idx, N_CLASSES)
+        loss = first_spike_loss(config, t, label, hidden_spikes, output_weights(weights), plan)
+        return loss, (predict_first_spike(t) == label, dropped_of(out))
+
+    def loss(weights, features, labels):
+        losses, (correct, dropped) = jax.vmap(sample_loss, in_axes=(None, 0, 0))(
+            weights, features, labels
+        )
+        return jnp.mean(losses), {"accuracy": jnp.mean(correct), "dropped_events": jnp.sum(dropped)}
+
+    def evaluate(weights, features):
+        t = jax.vmap(output_times, in_axes=(None, 0))(weights, features)
+        return {"prediction": jax.vmap(predict_first_spike)(t), "output_times": t}
+
+    def record(weights, features):
+        layers = jax.vmap(forward, in_axes=(None, 0))(weights, features)
+        return {
+            name: (s.time, s.idx)
+            for name, s in zip(("input", "hidden", "output"), layers, strict=True)
+        }
+
+    return Model(
+        init=init, loss=loss, evaluate=evaluate, record=record, plot_info=plot_info(config)
+    )
+
+
+def feed_forward_classifier(config: Config, gradient: str | GradientMethod = "implicit") -> Model:
+    """Two first-spike layers (hidden, output) with the given gradient method."""
+    params, t_max = neuron_parameters(config), config["t_max"]
+    encoder = encoder_of(config)
+    network = serial_trace(
+        TTFSLIF(
+            config["hidden"],
+            params,
+            t_max,
+            config["hidden_mean"],
+            config["hidden_std"],
+            gradient=gradient,
+        ),
+        TTFSLIF(
+            N_CLASSES, params, t_max, config["output_mean"], config["output_std"], gradient=gradient
+        ),
+    )
+
+    def init(key: jax.Array):
+        return network.init(key, (encoder.n_channels(N_FEATURES),))[1]
+
+    def forward(weights, features):
+        inputs = Spikes(*encoder.events(features))
+        return (inputs, *network.apply(weights, inputs))
+
+    return first_spike_model(config, init, forward, lambda weights: weights[1]["weights"])
+
+
+def neuron_range(spikes: Spikes, start: int, stop: int) -> Spikes:
+    """The spikes of neurons ``start <= idx < stop``, renumbered from 0, sorted, same size."""
+    inside = (spikes.idx >= start) & (spikes.idx < stop)
+    selected = sort_spikes(
+        jnp.where(inside, spikes.time, jnp.inf),
+        jnp.where(inside, spikes.idx - start, -1),
+        spikes.time.shape[-1],
+    )
+    return Spikes(selected.time, selected.idx, dropped_of(spikes))
+
+
+def recurrent_classifier(config: Config) -> Model:
+    """The two-layer network as one recurrent EventProp population (module docstring).
+
+    Its initial weights are the feed-forward network's (same key, same draw), placed in the
+    two blocks; a fixed mask keeps the block structure during training.
+    """
+    t_max = config["t_max"]
+    n_hidden = config["hidden"]
+    n = n_hidden + N_CLASSES
+    params = neuron_parameters(config)._replace(t_refrac=2.0 * t_max)
+    encoder = encoder_of(config)
+    n_inputs = encoder.n_channels(N_FEATURES)
+    population = RecurrentEventPropLIF(n, params, t_max, max_events=n)
+    is_hidden = jnp.arange(n) < n_hidden
+    input_mask = jnp.broadcast_to(is_hidden, (n_inputs, n)).astype(float)
+    recurrent_mask = (is_hidden[:, None] & ~is_hidden[None, :]).astype(float)
+
+    def init(key: jax.Array) -> dict:
+        key_hidden, key_output = jax.random.split(key)
+        w_theta = threshold_weight(params)
+        w_hidden = draw_weights(
+            key_hidden, (n_inputs, n_hidden), w_theta, config["hidden_mean"], config["hidden_std"]
+        )
+        w_output = draw_weights(
+            key_output, (n_hidden, N_CLASSES), w_theta, config["output_mean"], config["output_std"]
+        )
+        return {
+            "input_weights": jnp.zeros((n_inputs, n)).at[:, :n_hidden].set(w_hidden),
+            "recurrent_weights": jnp.zeros((n, n)).at[:n_hidden, n_hidden:].set(w_output),
+        }
+
+    def masked(weights: dict) -> dict:
+        return {
+            "input_weights": weights["input_weights"] * input_mask,
+            "recurrent_weights": weights["recurrent_weights"] * recurrent_mask,
+        }
+
+    def forward(weights, features):
+        inputs = Spikes(*encoder.events(features))
+        spikes = population.apply(masked(weights), inputs)
+        return inputs, neuron_range(spikes, 0, n_hidden), neuron_range(spikes, n_hidden, n)
+
+    def output_weights(weights: dict) -> jax.Array:
+        return masked(weights)["recurrent_weights"][:n_hidden, n_hidden:]
+
+    return first_spike_model(config, init, forward, output_weights)
