@@ -19,6 +19,7 @@ import math
 from typing import NamedTuple
 
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
 from jaxsnn.numerics import concrete_values, expm1_ratio
@@ -59,7 +60,7 @@ def validate_parameters(
     if not isinstance(params, LIFParameters):
         raise TypeError(f"{name} must be a jaxsnn.neuron.LIFParameters, got {type(params)!r}")
     for field in params._fields if n is not None else ():
-        shape = jnp.shape(getattr(params, field))
+        shape = np.shape(getattr(params, field))
         if shape not in ((), (1,), (n,)):
             raise ValueError(
                 f"{name}.{field} must be a scalar or have one value per neuron, shape ({n},); "
