@@ -116,10 +116,10 @@ def test_run_without_output_spikes_skips_that_figure(tmp_path):
 
 def test_missing_or_foreign_folder_is_an_error(tmp_path):
     proc = run_plot(tmp_path / "does-not-exist")
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert "does not exist" in proc.stderr and "Traceback" not in proc.stderr
     proc = run_plot(tmp_path)
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert "no metrics.json" in proc.stderr
 
 

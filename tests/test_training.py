@@ -149,7 +149,7 @@ def test_output_folder_with_a_run_is_not_overwritten(finished_run):
         (["--epochs", "-2"], "--epochs"),
         (["--batch-size", "0"], "--batch-size"),
         (["--lr", "nan"], "--lr"),
-        (["--batch-size", "600"], "batch_size"),
+        (["--batch-size", "600"], "--batch-size"),
     ],
 )
 def test_invalid_options_give_one_line_naming_the_option(args, name, tmp_path):
@@ -204,3 +204,59 @@ def test_save_arrays_refuses_object_arrays(tmp_path):
 def test_load_metrics_of_a_non_result_folder(tmp_path):
     with pytest.raises(results.ResultsError, match="metrics.json"):
         results.load_metrics(tmp_path)
+
+
+def test_stochastic_model_gets_fresh_keys_and_resumes_bit_identically(tmp_path):
+    """A random forward pass (a mock chip's jitter) gets a key per batch from the seed, the
+    epoch and the batch: training is reproducible, and a resumed run draws the same noise."""
+    import jax
+    import jax.numpy as jnp
+
+    from jaxsnn.datasets import Dataset
+    from jaxsnn.training.harness import Model, TrainConfig, train
+
+    def loss(params, features, labels, key):
+        noise = jax.random.normal(key, features.shape[:1])
+        value = jnp.mean((features[:, 0] * params["w"] + noise - labels) ** 2)
+        return value, {"accuracy": jnp.mean(jnp.abs(noise) < 1.0)}
+
+    def evaluate(params, features, key):
+        return {"prediction": (features[:, 0] * params["w"] > 0).astype(jnp.int32)}
+
+    model = Model(lambda key: {"w": jnp.ones(())}, loss, evaluate, stochastic=True)
+    rng = np.random.default_rng(0)
+    data = Dataset(rng.uniform(size=(40, 2)).astype(np.float32), rng.integers(0, 2, 40))
+    config = TrainConfig(epochs=3, batch_size=10, seed=1)
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_first(epoch, record):
+        if epoch == 1:
+            raise Stop
+
+    def run(output, resume=False, on_epoch_end=None):
+        return train(
+            model,
+            optax.sgd(0.1),
+            data,
+            data,
+            config,
+            output,
+            task="noisy",
+            resume=resume,
+            progress=False,
+            on_epoch_end=on_epoch_end,
+        )
+
+    whole = run(tmp_path / "whole")
+    with pytest.raises(Stop):
+        run(tmp_path / "split", on_epoch_end=stop_after_first)
+    resumed = run(tmp_path / "split", resume=True)
+    assert float(resumed.params["w"]) == float(whole.params["w"])
+    losses = [record["train_loss"] for record in whole.metrics["history"]]
+    assert len(set(losses)) == 3  # the noise differs between epochs
+    deterministic = Model(
+        model.init, lambda p, f, lab: loss(p, f, lab, jax.random.PRNGKey(0)), None
+    )
+    assert not deterministic.stochastic

@@ -15,6 +15,9 @@ TASKS = {
     "yinyang-mock": "jaxsnn.event.tasks.hardware.yinyang_mock",
 }
 
+#: tasks that run on the chip: listed with what they still need
+NEEDS_CHIP = ("yinyang-hardware",)
+
 USAGE = """usage: jaxsnn <command> [arguments]
 
 commands:
@@ -49,7 +52,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return plot_main(rest)
     if command == "tasks":
         for name, ok in _available_tasks().items():
-            print(f"{name:22s} python -m {TASKS[name]}" + ("" if ok else "   (not available)"))
+            note = "" if ok else "   (not available)"
+            if ok and name in NEEDS_CHIP:
+                from jaxsnn.event.hardware.bss2 import missing_package
+
+                missing = missing_package()
+                if missing is not None:
+                    note = f"   (needs the BrainScaleS-2 software stack: {missing} is missing)"
+            print(f"{name:22s} python -m {TASKS[name]}{note}")
         return 0
     if command == "train":
         if not rest or rest[0].startswith("-"):

@@ -10,15 +10,18 @@ A feature ``x`` in ``[0, 1]`` becomes one spike at::
 
 With ``mirror=True`` every feature also gets a mirrored channel ``1 - x`` (early where the
 original is late). Bias channels spike at the fixed ``bias_times``. Channel order:
-features, then mirrored features, then bias channels.
+features, then mirrored features, then bias channels. Check a data set once with
+:meth:`LatencyEncoder.check_features` (finite; values outside ``[0, 1]`` are reported).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
 Array = jnp.ndarray
@@ -47,6 +50,42 @@ class LatencyEncoder:
             if not math.isfinite(t) or t < 0:
                 raise ValueError(f"bias_times must be finite times >= 0 seconds, got {t!r}")
 
+    def check_features(self, features: ArrayLike, name: str = "features") -> np.ndarray:
+        """Check a whole feature array once, before it is encoded (e.g. a data set).
+
+        ``ValueError`` naming ``name`` when ``features`` is not numeric, has no feature axis
+        (a scalar) or holds NaN or inf (they would become NaN or out-of-range spike times).
+        Features outside ``[0, 1]`` are valid but clipped by :meth:`times` (they spike at
+        ``t_early`` or ``t_late``, the same as 0 or 1): a ``UserWarning`` reports how many
+        and their range. Returns ``features`` as a float64 numpy array. Concrete values only
+        (call it on the data, outside ``jit``).
+        """
+        try:
+            x = np.asarray(features, dtype=np.float64)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{name} must be a numeric array, got {type(features)!r}") from error
+        if x.ndim < 1:
+            raise ValueError(
+                f"{name} must have a feature axis (shape [..., n_features]), got {x!r}"
+            )
+        bad = ~np.isfinite(x)
+        if np.any(bad):
+            where = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(
+                f"{name} contains {int(bad.sum())} NaN or inf values (first at {where}: "
+                f"{float(x[where])})"
+            )
+        outside = (x < 0.0) | (x > 1.0)
+        if np.any(outside):
+            warnings.warn(
+                f"{name}: {int(outside.sum())} of {x.size} values lie outside [0, 1] "
+                f"(min {float(x.min()):.6g}, max {float(x.max()):.6g}); the encoder clips them "
+                f"to [0, 1], so they spike at t_early or t_late like 0 or 1",
+                UserWarning,
+                stacklevel=2,
+            )
+        return x
+
     def n_channels(self, n_features: int) -> int:
         """Number of input channels for ``n_features`` features."""
         return n_features * (2 if self.mirror else 1) + len(self.bias_times)
@@ -54,7 +93,7 @@ class LatencyEncoder:
     def times(self, features: ArrayLike) -> Array:
         """Spike time of every channel, shape ``[..., n_channels]`` (unsorted, channel order).
 
-        Features outside ``[0, 1]`` are clipped to it.
+        Features outside ``[0, 1]`` are clipped to it (:meth:`check_features` reports them).
         """
         x = jnp.clip(jnp.asarray(features), 0.0, 1.0)
         if self.mirror:

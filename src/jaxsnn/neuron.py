@@ -16,6 +16,7 @@ neuron spikes, ``V`` is set to ``v_reset`` and held there for ``t_refrac`` secon
 from __future__ import annotations
 
 import math
+import warnings
 from typing import NamedTuple
 
 import jax.numpy as jnp
@@ -48,14 +49,23 @@ class LIFParameters(NamedTuple):
 
 
 def validate_parameters(
-    params: LIFParameters, name: str = "params", n: int | None = None
+    params: LIFParameters, name: str = "params", n: int | None = None, stacklevel: int = 2
 ) -> LIFParameters:
     """Check that ``params`` describe a physical neuron; raise ``ValueError`` otherwise.
 
     Requires ``tau_mem > 0``, ``tau_syn > 0``, ``t_refrac >= 0``, all values finite, and
     ``v_reset < v_th`` (a reset above threshold would spike forever); with ``n``, every field
     a scalar or one value per neuron (shape ``(n,)``). Traced values (inside ``jit``) are
-    skipped, so validate before jitting.
+    skipped, so validate before jitting. ``stacklevel`` is that of the warning below (2: the
+    caller of this function).
+
+    ``v_leak >= v_th`` is allowed, with a deliberate meaning, and warned about
+    (``UserWarning`` naming ``params.v_leak`` and ``params.v_th``): the neuron is at or above
+    threshold at rest, so it spikes at ``t = 0`` without any input. For ``v_leak > v_th`` it
+    then fires tonically: after each reset ``V`` relaxes towards ``v_leak`` and crosses
+    ``v_th`` again, every ``t_refrac + tau_mem ln((v_leak - v_reset) / (v_leak - v_th))``
+    without input. For ``v_leak == v_th`` it spikes once at ``t = 0`` and afterwards only
+    with excitatory input. Every solver handles both (``SolverPlan.rest_can_spike``).
     """
     if not isinstance(params, LIFParameters):
         raise TypeError(f"{name} must be a jaxsnn.neuron.LIFParameters, got {type(params)!r}")
@@ -89,6 +99,16 @@ def validate_parameters(
     if th is not None and reset is not None and not (reset < th).all():
         raise ValueError(
             f"{name}.v_reset ({params.v_reset!r}) must lie below {name}.v_th ({params.v_th!r})"
+        )
+    leak = values["v_leak"]
+    if th is not None and leak is not None and (leak >= th).any():
+        warnings.warn(
+            f"{name}.v_leak ({params.v_leak!r}) >= {name}.v_th ({params.v_th!r}): the neuron "
+            "rests at or above threshold, so it spikes at t = 0 without input and, for "
+            "v_leak > v_th, fires tonically (see jaxsnn.neuron.validate_parameters); "
+            "use v_leak < v_th for a neuron that is silent without input",
+            UserWarning,
+            stacklevel=stacklevel,
         )
     return params
 

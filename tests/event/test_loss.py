@@ -72,3 +72,28 @@ def test_mse_value():
 def test_target_times(label):
     tt = np.asarray(target_times(label, 3, 1.0, 5.0))
     assert tt[label] == 1.0 and np.sum(tt == 5.0) == 2
+
+
+def test_invalid_times_give_a_nan_loss_and_no_prediction():
+    """An invalid spike list (NaN times) never yields a plausible loss or class."""
+    import jax.numpy as jnp
+    import numpy as np
+
+    from jaxsnn.event.loss import predict_first_spike, ttfs_cross_entropy
+
+    times = jnp.array([jnp.nan, 1e-3, 2e-3])
+    assert np.isnan(float(ttfs_cross_entropy(times, 1, tau=1e-3, t_max=1e-2)))
+    assert int(predict_first_spike(times)) == -1
+    assert int(predict_first_spike(jnp.array([jnp.inf, 1e-3, 2e-3]))) == 1
+
+
+def test_first_spike_model_checks_the_data_once():
+    import numpy as np
+    import pytest
+
+    from jaxsnn.event import models
+
+    model = models.feed_forward_classifier({**models.DEFAULTS, "hidden": 4})
+    with pytest.raises(ValueError, match="training features"):
+        model.check_data(np.array([[0.5, np.nan, 0.5, 0.1]]), "training features")
+    assert model.check_data(np.array([[0.5, 0.4, 0.5, 0.6]]), "test features").shape == (1, 4)

@@ -13,8 +13,9 @@ recurrent, first spike only); *how* their gradient is computed is a separate cho
 
 A gradient method is an object with two methods, one per simulator::
 
-    population(input_weights, recurrent_weights, params, inputs, t_max, max_events, plan)
-        -> Spikes      # event stepping (jaxsnn.event.step)
+    population(input_weights, recurrent_weights, params, inputs, t_max, max_events, plan,
+               key=None)
+        -> Spikes      # event stepping (jaxsnn.event.step); key: for a random forward source
     first_spikes(weights, params, inputs, t_max, plan)
         -> Spikes      # first-spike fast path (jaxsnn.event.ttfs)
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
@@ -52,6 +54,7 @@ class GradientMethod(Protocol):
         t_max: ArrayLike,
         max_events: int,
         plan: SolverPlan,
+        key: jax.Array | None = None,
     ) -> Spikes: ...
 
     def first_spikes(
@@ -69,8 +72,11 @@ class Implicit:
     """Differentiate the simulation itself: every spike time carries its implicit-function
     derivative ``dt*/dtheta = -(dV/dtheta) / (dV/dt)`` at the crossing."""
 
-    def population(self, input_weights, recurrent_weights, params, inputs, t_max, max_events, plan):
-        """:func:`jaxsnn.event.step.simulate_population` (autodiff through the scan)."""
+    def population(
+        self, input_weights, recurrent_weights, params, inputs, t_max, max_events, plan, key=None
+    ):
+        """:func:`jaxsnn.event.step.simulate_population` (autodiff through the scan; the
+        simulation is deterministic: ``key`` is not used)."""
         return simulate_population(
             input_weights, recurrent_weights, params, inputs, t_max, max_events, plan
         )
@@ -92,8 +98,11 @@ class EventProp:
 
     forward: SpikeSource | None = None
 
-    def population(self, input_weights, recurrent_weights, params, inputs, t_max, max_events, plan):
-        """:func:`jaxsnn.event.eventprop.eventprop_population` with this ``forward``."""
+    def population(
+        self, input_weights, recurrent_weights, params, inputs, t_max, max_events, plan, key=None
+    ):
+        """:func:`jaxsnn.event.eventprop.eventprop_population` with this ``forward`` (and
+        ``key`` for a random one)."""
         return eventprop_population(
             input_weights,
             recurrent_weights,
@@ -103,6 +112,7 @@ class EventProp:
             max_events,
             plan,
             self.forward,
+            key,
         )
 
     def first_spikes(self, weights, params, inputs, t_max, plan):

@@ -3,6 +3,10 @@
 Every layer maps a sorted :class:`~jaxsnn.event.types.Spikes` list of one sample to the
 sorted output spikes of its neurons; batch with ``jax.vmap(apply, in_axes=(None, 0))``.
 ``dropped`` accumulates along the network (see :class:`~jaxsnn.event.types.Spikes`).
+Every ``apply`` checks its input spikes and weights (:mod:`jaxsnn.event.checks`): concrete
+values raise a ``ValueError`` naming the argument (``spikes.time``, ``spikes.idx``,
+``weights``, ...); traced ones are checked under :func:`jaxsnn.event.checks.checked` and,
+without it, an invalid input gives an invalid output (NaN times), never a plausible one.
 
 One constructor per topology, with the gradient method as an argument
 (``gradient="implicit" | "eventprop"`` or an object, see :mod:`jaxsnn.event.gradient`):
@@ -38,7 +42,8 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from jaxsnn.base import Layer, Shape
-from jaxsnn.event.gradient import GradientMethod, as_gradient
+from jaxsnn.event.checks import check_layer_input, mark_invalid
+from jaxsnn.event.gradient import EventProp, GradientMethod, as_gradient
 from jaxsnn.event.plan import solver_plan
 from jaxsnn.event.types import Spikes
 from jaxsnn.neuron import LIFParameters, synaptic_kernel, validate_parameters
@@ -84,7 +89,7 @@ def _check_layer_args(n_hidden: int, params: LIFParameters, t_max: float, max_ev
     """Eager validation of the static layer arguments (traced parameters are skipped)."""
     if not isinstance(n_hidden, int | np.integer) or n_hidden < 1:
         raise ValueError(f"n_hidden must be a positive integer, got {n_hidden!r}")
-    validate_parameters(params, "params", n=int(n_hidden))
+    validate_parameters(params, "params", n=int(n_hidden), stacklevel=4)  # -> the caller of LIF
     if not (math.isfinite(t_max) and t_max > 0):
         raise ValueError(f"t_max must be a positive finite time in seconds, got {t_max!r}")
     if max_events is not None and (not isinstance(max_events, int | np.integer) or max_events < 1):
@@ -128,9 +133,11 @@ def LIF(
     max_events = 2 * n_hidden if max_events is None else int(max_events)
     method, plan = as_gradient(gradient), solver_plan(params, t_max)
 
-    def apply(layer_params: dict, spikes: Spikes, **_: Any) -> Spikes:
+    def apply(layer_params: dict, spikes: Spikes, key: jax.Array | None = None, **_: Any) -> Spikes:
         weights = layer_params["weights"]
-        return method.population(weights, None, params, spikes, t_max, max_events, plan)
+        spikes, valid = check_layer_input(spikes, {"weights": weights})
+        out = method.population(weights, None, params, spikes, t_max, max_events, plan, key)
+        return mark_invalid(out, valid, n_hidden)
 
     return Layer(_feed_forward_init(n_hidden, params, weight_mean, weight_std), apply)
 
@@ -168,9 +175,12 @@ def RecurrentLIF(
         w_rec = w_rec * (1.0 - jnp.eye(n_hidden))
         return (n_hidden,), {"input_weights": w_in, "recurrent_weights": w_rec}
 
-    def apply(layer_params: dict, spikes: Spikes, **_: Any) -> Spikes:
+    def apply(layer_params: dict, spikes: Spikes, key: jax.Array | None = None, **_: Any) -> Spikes:
         w_in, w_rec = layer_params["input_weights"], layer_params["recurrent_weights"]
-        return method.population(w_in, w_rec, params, spikes, t_max, max_events, plan)
+        weights = {"input_weights": w_in, "recurrent_weights": w_rec}
+        spikes, valid = check_layer_input(spikes, weights)
+        out = method.population(w_in, w_rec, params, spikes, t_max, max_events, plan, key)
+        return mark_invalid(out, valid, n_hidden)
 
     return Layer(init, apply)
 
@@ -198,7 +208,10 @@ def TTFSLIF(
     method, plan = as_gradient(gradient), solver_plan(params, t_max)
 
     def apply(layer_params: dict, spikes: Spikes, **_: Any) -> Spikes:
-        return method.first_spikes(layer_params["weights"], params, spikes, t_max, plan)
+        weights = layer_params["weights"]
+        spikes, valid = check_layer_input(spikes, {"weights": weights})
+        out = method.first_spikes(weights, params, spikes, t_max, plan)
+        return mark_invalid(out, valid, n_hidden)
 
     return Layer(_feed_forward_init(n_hidden, params, weight_mean, weight_std), apply)
 
@@ -216,3 +229,41 @@ def RecurrentEventPropLIF(*args: Any, **kwargs: Any) -> Layer:
 def EventPropTTFSLIF(*args: Any, **kwargs: Any) -> Layer:
     """:func:`TTFSLIF` with ``gradient="eventprop"`` (same arguments, same spikes)."""
     return TTFSLIF(*args, gradient="eventprop", **kwargs)
+
+
+def HardwareRecurrentLIF(
+    n_hidden: int,
+    params: LIFParameters,
+    t_max: float,
+    backend: Any,
+    max_events: int | None = None,
+    weight_mean: float = 2.0,
+    weight_std: float = 1.0,
+    recurrent_mean: float = 0.0,
+    recurrent_std: float = 0.5,
+) -> Layer:
+    """:func:`RecurrentLIF` whose forward spikes come from a hardware ``backend`` and whose
+    gradient is the software model's EventProp adjoint at those spikes (hardware in the loop).
+
+    ``backend``: a source of forward spikes with the signature of ``simulate_population``
+    (:class:`~jaxsnn.event.hardware.MockBackend`, :class:`~jaxsnn.event.hardware.bss2.BSS2Backend`)
+    for a population of ``n_hidden`` neurons (its mapping's size). ``apply(params, spikes,
+    key=key)``: ``key`` for a backend with spike-time jitter. Exact ties (the chip's clock)
+    are handled as ties; nothing is added to separate them and no gradient is clipped.
+    """
+    mapping = getattr(backend, "mapping", None)
+    if mapping is not None and mapping.size != n_hidden:
+        raise ValueError(
+            f"n_hidden ({n_hidden}) must be the backend's population size ({mapping.size})"
+        )
+    return RecurrentLIF(
+        n_hidden,
+        params,
+        t_max,
+        max_events,
+        weight_mean,
+        weight_std,
+        recurrent_mean,
+        recurrent_std,
+        gradient=EventProp(forward=backend),
+    )

@@ -27,20 +27,25 @@ def clip_silent(first_times: ArrayLike, t_max: float) -> Array:
     """Replace ``inf`` (no spike) and times beyond ``t_max`` by ``t_max``.
 
     The double ``where`` keeps the gradient of spiking neurons exact and that of silent
-    neurons zero (never NaN).
+    neurons zero (never NaN). A NaN time (an invalid spike list, see
+    :func:`jaxsnn.event.types.is_invalid`) stays NaN, so that a loss of an invalid output is
+    NaN -- and training stops with a clear error -- instead of a plausible value.
     """
     t = jnp.asarray(first_times)
     spiked = jnp.isfinite(t) & (t < t_max)
-    return jnp.where(spiked, jnp.where(spiked, t, 0.0), t_max)
+    clipped = jnp.where(spiked, jnp.where(spiked, t, 0.0), t_max)
+    return jnp.where(jnp.isnan(t), jnp.nan, clipped)
 
 
 def predict_first_spike(first_times: ArrayLike) -> Array:
-    """Predicted class: the earliest output neuron; ``-1`` when no output neuron spiked.
+    """Predicted class: the earliest output neuron; ``-1`` when no output neuron spiked or
+    the times are invalid (NaN).
 
     Exact ties go to the lower neuron index.
     """
     t = jnp.asarray(first_times)
-    return jnp.where(jnp.any(jnp.isfinite(t)), jnp.argmin(t), -1)
+    valid = jnp.any(jnp.isfinite(t)) & ~jnp.any(jnp.isnan(t))
+    return jnp.where(valid, jnp.argmin(t), -1)
 
 
 def ttfs_cross_entropy(

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import jax
@@ -30,17 +31,19 @@ import jax.numpy as jnp
 from jaxsnn.base import serial_trace
 from jaxsnn.datasets import CLASS_NAMES, N_CLASSES, N_FEATURES
 from jaxsnn.encoding import LatencyEncoder
-from jaxsnn.event.gradient import GradientMethod
+from jaxsnn.event.eventprop.attach import SpikeSource
+from jaxsnn.event.gradient import EventProp, GradientMethod
+from jaxsnn.event.hardware.mapping import INPUT, NetworkMapping
 from jaxsnn.event.leaky_integrate_and_fire import (
     TTFSLIF,
-    RecurrentEventPropLIF,
+    RecurrentLIF,
     draw_weights,
     threshold_weight,
 )
 from jaxsnn.event.loss import first_spike_times, predict_first_spike, ttfs_cross_entropy
 from jaxsnn.event.plan import SolverPlan, solver_plan
 from jaxsnn.event.ttfs import peak_voltage
-from jaxsnn.event.types import Spikes, dropped_of, sort_spikes
+from jaxsnn.event.types import Spikes, dropped_of
 from jaxsnn.neuron import LIFParameters
 from jaxsnn.training.cli import Option, network_parser, positive_float, positive_int
 from jaxsnn.training.harness import Model
@@ -110,6 +113,23 @@ def encoder_of(config: Config) -> LatencyEncoder:
     return LatencyEncoder(config["t_early"], config["t_late"], bias_times=(config["t_bias"],))
 
 
+def check_features(config: Config, features: Any, name: str = "features") -> Any:
+    """Check a data set's features once, before training, for the classifier's encoder.
+
+    ``features``: ``[n_samples, N_FEATURES]``; :meth:`LatencyEncoder.check_features` of
+    :func:`encoder_of` (``ValueError`` naming ``name`` for NaN/inf, a ``UserWarning`` for
+    values outside ``[0, 1]``, which are clipped) plus the feature count. One numpy pass over
+    the data: the jitted training steps then need no per-batch check of the encoded spikes
+    (sorted and in range by construction). Returns the features as a float64 numpy array.
+    """
+    x = encoder_of(config).check_features(features, name)
+    if x.shape[-1] != N_FEATURES:
+        raise ValueError(
+            f"{name} must have {N_FEATURES} features per sample (last axis), got shape {x.shape}"
+        )
+    return x
+
+
 def first_spike_loss(
     config: Config,
     output_times: jax.Array,
@@ -155,7 +175,7 @@ def plot_info(config: Config) -> dict[str, Any]:
     }
 
 
-Forward = Callable[[Any, jax.Array], tuple[Spikes, Spikes, Spikes]]
+Forward = Callable[..., tuple[Spikes, Spikes, Spikes]]
 
 
 def first_spike_model(
@@ -163,45 +183,58 @@ def first_spike_model(
     init: Callable[[jax.Array], Any],
     forward: Forward,
     output_weights: Callable[[Any], jax.Array],
+    stochastic: bool = False,
 ) -> Model:
     """The harness's :class:`Model` of a network that classifies by its first output spike.
 
-    ``forward(weights, features) -> (input, hidden, output)`` spike lists of one sample;
-    ``output_weights(weights)`` ``[n_hidden, 3]`` for the silence penalty of
+    ``forward(weights, features, key=None) -> (input, hidden, output)`` spike lists of one
+    sample; ``output_weights(weights)`` ``[n_hidden, 3]`` for the silence penalty of
     :func:`first_spike_loss`. The loss is batched with ``vmap`` and reports the accuracy and
-    the events dropped by full buffers.
+    the events dropped by full buffers. ``stochastic``: ``forward`` is random; the model's
+    functions take a last argument ``key``, split into one key per sample.
     """
     plan = solver_plan(neuron_parameters(config), config["t_max"])
 
-    def output_times(weights, features):
-        out = forward(weights, features)[2]
+    def per_sample(fn, weights, *batch, key=None):
+        """``fn(weights, *sample, key)`` for every sample of ``batch`` (``vmap``)."""
+        if key is None:
+            return jax.vmap(lambda *sample: fn(weights, *sample, None))(*batch)
+        keys = jax.random.split(key, batch[0].shape[0])
+        return jax.vmap(lambda *sample: fn(weights, *sample))(*batch, keys)
+
+    def output_times(weights, features, key):
+        out = forward(weights, features, key)[2]
         return first_spike_times(out.time, out.idx, N_CLASSES)
 
-    def sample_loss(weights, features, label):
-        _, hidden_spikes, out = forward(weights, features)
+    def sample_loss(weights, features, label, key):
+        _, hidden_spikes, out = forward(weights, features, key)
         t = first_spike_times(out.time, out.idx, N_CLASSES)
         loss = first_spike_loss(config, t, label, hidden_spikes, output_weights(weights), plan)
         return loss, (predict_first_spike(t) == label, dropped_of(out))
 
-    def loss(weights, features, labels):
-        losses, (correct, dropped) = jax.vmap(sample_loss, in_axes=(None, 0, 0))(
-            weights, features, labels
-        )
+    def loss(weights, features, labels, key=None):
+        losses, (correct, dropped) = per_sample(sample_loss, weights, features, labels, key=key)
         return jnp.mean(losses), {"accuracy": jnp.mean(correct), "dropped_events": jnp.sum(dropped)}
 
-    def evaluate(weights, features):
-        t = jax.vmap(output_times, in_axes=(None, 0))(weights, features)
+    def evaluate(weights, features, key=None):
+        t = per_sample(output_times, weights, features, key=key)
         return {"prediction": jax.vmap(predict_first_spike)(t), "output_times": t}
 
-    def record(weights, features):
-        layers = jax.vmap(forward, in_axes=(None, 0))(weights, features)
+    def record(weights, features, key=None):
+        layers = per_sample(forward, weights, features, key=key)
         return {
             name: (s.time, s.idx)
             for name, s in zip(("input", "hidden", "output"), layers, strict=True)
         }
 
     return Model(
-        init=init, loss=loss, evaluate=evaluate, record=record, plot_info=plot_info(config)
+        init=init,
+        loss=loss,
+        evaluate=evaluate,
+        record=record,
+        plot_info=plot_info(config),
+        stochastic=stochastic,
+        check_data=partial(check_features, config),
     )
 
 
@@ -226,67 +259,74 @@ def feed_forward_classifier(config: Config, gradient: str | GradientMethod = "im
     def init(key: jax.Array):
         return network.init(key, (encoder.n_channels(N_FEATURES),))[1]
 
-    def forward(weights, features):
+    def forward(weights, features, key=None):
         inputs = Spikes(*encoder.events(features))
         return (inputs, *network.apply(weights, inputs))
 
     return first_spike_model(config, init, forward, lambda weights: weights[1]["weights"])
 
 
-def neuron_range(spikes: Spikes, start: int, stop: int) -> Spikes:
-    """The spikes of neurons ``start <= idx < stop``, renumbered from 0, sorted, same size."""
-    inside = (spikes.idx >= start) & (spikes.idx < stop)
-    selected = sort_spikes(
-        jnp.where(inside, spikes.time, jnp.inf),
-        jnp.where(inside, spikes.idx - start, -1),
-        spikes.time.shape[-1],
-    )
-    return Spikes(selected.time, selected.idx, dropped_of(spikes))
-
-
-def recurrent_classifier(config: Config) -> Model:
+def recurrent_classifier(config: Config, forward: SpikeSource | None = None) -> Model:
     """The two-layer network as one recurrent EventProp population (module docstring).
 
-    Its initial weights are the feed-forward network's (same key, same draw), placed in the
-    two blocks; a fixed mask keeps the block structure during training.
+    The layers are placed on the population by a :class:`~jaxsnn.event.hardware.NetworkMapping`
+    (input -> hidden -> output); the initial weights are the feed-forward network's (same key,
+    same draw) in the projections' blocks, and the mapping's masks keep that block structure
+    during training. ``forward``: where the population's spikes come from -- the software
+    simulation (``None``) or a hardware backend (a :class:`~jaxsnn.event.hardware.MockBackend`
+    of the same mapping, or the chip): hardware-in-the-loop training, with the gradient of the
+    software model's adjoint at the backend's spikes. A random backend (jitter) makes the
+    model ``stochastic``: the harness then passes a key per batch.
     """
     t_max = config["t_max"]
-    n_hidden = config["hidden"]
-    n = n_hidden + N_CLASSES
     params = neuron_parameters(config)._replace(t_refrac=2.0 * t_max)
+    mapping = classifier_mapping(config)
+    if forward is not None and getattr(forward, "mapping", mapping) != mapping:
+        raise ValueError(f"the backend's mapping {forward.mapping} is not the network's {mapping}")
+    population = RecurrentLIF(
+        mapping.size, params, t_max, max_events=mapping.size, gradient=EventProp(forward)
+    )
     encoder = encoder_of(config)
-    n_inputs = encoder.n_channels(N_FEATURES)
-    population = RecurrentEventPropLIF(n, params, t_max, max_events=n)
-    is_hidden = jnp.arange(n) < n_hidden
-    input_mask = jnp.broadcast_to(is_hidden, (n_inputs, n)).astype(float)
-    recurrent_mask = (is_hidden[:, None] & ~is_hidden[None, :]).astype(float)
+    mask_in, mask_rec = mapping.masks()
+    draws = {
+        (INPUT, "hidden"): (config["hidden_mean"], config["hidden_std"]),
+        ("hidden", "output"): (config["output_mean"], config["output_std"]),
+    }
 
     def init(key: jax.Array) -> dict:
-        key_hidden, key_output = jax.random.split(key)
         w_theta = threshold_weight(params)
-        w_hidden = draw_weights(
-            key_hidden, (n_inputs, n_hidden), w_theta, config["hidden_mean"], config["hidden_std"]
-        )
-        w_output = draw_weights(
-            key_output, (n_hidden, N_CLASSES), w_theta, config["output_mean"], config["output_std"]
-        )
-        return {
-            "input_weights": jnp.zeros((n_inputs, n)).at[:, :n_hidden].set(w_hidden),
-            "recurrent_weights": jnp.zeros((n, n)).at[:n_hidden, n_hidden:].set(w_output),
+        shapes = mapping.weight_shapes()
+        keys = jax.random.split(key, len(mapping.projections))
+        weights = {
+            projection: draw_weights(k, shapes[projection], w_theta, *draws[projection])
+            for k, projection in zip(keys, mapping.projections, strict=True)
         }
+        w_in, w_rec = mapping.to_hardware(weights)
+        return {"input_weights": w_in, "recurrent_weights": w_rec}
 
     def masked(weights: dict) -> dict:
         return {
-            "input_weights": weights["input_weights"] * input_mask,
-            "recurrent_weights": weights["recurrent_weights"] * recurrent_mask,
+            "input_weights": weights["input_weights"] * mask_in,
+            "recurrent_weights": weights["recurrent_weights"] * mask_rec,
         }
 
-    def forward(weights, features):
+    def run(weights, features, key=None):
         inputs = Spikes(*encoder.events(features))
-        spikes = population.apply(masked(weights), inputs)
-        return inputs, neuron_range(spikes, 0, n_hidden), neuron_range(spikes, n_hidden, n)
+        spikes = population.apply(masked(weights), inputs, key=key)
+        layers = mapping.split_spikes(spikes)
+        return inputs, layers["hidden"], layers["output"]
 
     def output_weights(weights: dict) -> jax.Array:
-        return masked(weights)["recurrent_weights"][:n_hidden, n_hidden:]
+        w = masked(weights)
+        return mapping.from_hardware(w["input_weights"], w["recurrent_weights"])[
+            ("hidden", "output")
+        ]
 
-    return first_spike_model(config, init, forward, output_weights)
+    stochastic = bool(getattr(getattr(forward, "artifacts", None), "stochastic", False))
+    return first_spike_model(config, init, run, output_weights, stochastic)
+
+
+def classifier_mapping(config: Config) -> NetworkMapping:
+    """The classifier's layers (input -> hidden -> output) placed on one population."""
+    n_inputs = encoder_of(config).n_channels(N_FEATURES)
+    return NetworkMapping.layered(n_inputs, [config["hidden"], N_CLASSES])

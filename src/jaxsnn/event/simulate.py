@@ -14,6 +14,7 @@ Use it to check the simulator against your own reference::
 from __future__ import annotations
 
 import math
+import warnings
 from functools import partial
 from typing import NamedTuple
 
@@ -22,6 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from jaxsnn.event import step
+from jaxsnn.event.checks import check_spike_list, finite_matrix, is_concrete
 from jaxsnn.event.plan import SolverPlan, solver_plan
 from jaxsnn.event.step import simulate_population
 from jaxsnn.event.types import Spikes
@@ -35,66 +38,17 @@ class SimulationResult(NamedTuple):
 
     ``times``: ``[max_events]`` spike times in seconds, ascending, padded with ``+inf``;
     ``neurons``: ``[max_events]`` int32 indices of the spiking neurons (``-1`` for padding;
-    equal times in ascending neuron order); ``dropped``: int32 count of spikes before ``t_max``
-    that did not fit into ``max_events``: ``0`` exactly when the output is complete. Spikes
-    simulated after the buffer filled are counted exactly; if the fixed number of steps
-    (``n_inputs + max_events``) ran out with events still due, one more is added -- so after
-    an overflow it is a lower bound on the number of lost spikes.
+    equal times in ascending neuron order); ``dropped``: int32 number of spikes before
+    ``t_max`` that did not fit into ``max_events`` (the simulation goes on to ``t_max``
+    counting them): ``0`` exactly when the output is complete, otherwise the exact number of
+    lost spikes -- the first ``max_events`` spikes are the ones returned -- unless it reaches
+    :data:`jaxsnn.event.step.COUNT_LIMIT`, where counting stops and it is a lower bound.
+    :func:`simulate` warns (``RuntimeWarning``) when ``dropped > 0``.
     """
 
     times: Array
     neurons: Array
     dropped: Array
-
-
-def _finite_matrix(value: ArrayLike, name: str) -> np.ndarray:
-    """``value`` as a float64 2-D array; ``ValueError`` naming ``name`` otherwise."""
-    try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{name} must be a numeric array, got {type(value)!r}") from error
-    if array.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array, got shape {array.shape}")
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} contains NaN or inf entries")
-    return array
-
-
-def _check_inputs(
-    input_times: ArrayLike, input_sources: ArrayLike, n_inputs: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Validate the input spike list; ``ValueError`` naming the offending argument."""
-    try:
-        times = np.asarray(input_times, dtype=np.float64)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"input_times must be numeric, got {type(input_times)!r}") from error
-    sources = np.asarray(input_sources)
-    if times.ndim != 1:
-        raise ValueError(f"input_times must be a 1-D array, got shape {times.shape}")
-    if sources.ndim != 1:
-        raise ValueError(f"input_sources must be a 1-D array, got shape {sources.shape}")
-    if sources.shape != times.shape:
-        raise ValueError(
-            f"input_sources has {sources.shape[0]} entries but input_times has {times.shape[0]}"
-        )
-    if sources.size and not np.issubdtype(sources.dtype, np.integer):
-        raise ValueError(f"input_sources must be integers, got dtype {sources.dtype}")
-    if np.any(np.isnan(times)):
-        raise ValueError("input_times contains NaN")
-    if np.any(times < 0):
-        raise ValueError(f"input_times must be >= 0 seconds, got minimum {times.min()!r}")
-    if np.any(times[1:] < times[:-1]):
-        raise ValueError("input_times must be sorted in ascending order")
-    real = np.isfinite(times)
-    bad = real & ((sources < 0) | (sources >= n_inputs))
-    if np.any(bad):
-        raise ValueError(
-            f"input_sources must lie in [0, {n_inputs}) (rows of weights), got {sources[bad][0]!r}"
-        )
-    padding = ~real & ((sources < -1) | (sources >= n_inputs))
-    if np.any(padding):
-        raise ValueError("input_sources of padding entries (time +inf) must be -1 or valid")
-    return times, np.where(real, sources, -1).astype(np.int32)
 
 
 @partial(jax.jit, static_argnames=("max_events", "plan"))
@@ -134,22 +88,36 @@ def simulate(
 
     Raises ``ValueError`` (naming the argument) before any work for non-finite or
     wrongly shaped weights, NaN, negative or unsorted input times, sources out of range or
-    of the wrong length, invalid ``params`` (see :func:`jaxsnn.neuron.validate_parameters`),
-    ``t_max`` not positive and finite, or ``max_events < 1``.
+    of the wrong length (the rules of :mod:`jaxsnn.event.checks`), invalid ``params`` (see
+    :func:`jaxsnn.neuron.validate_parameters`; ``v_leak >= v_th``, tonic firing, warns),
+    ``t_max`` not positive and finite, or ``max_events < 1``. Warns (``RuntimeWarning``,
+    naming the count and ``max_events``) when spikes were dropped. It needs concrete values
+    (it checks them before any work): inside ``jit``/``vmap`` use the layers of
+    :mod:`jaxsnn.event.leaky_integrate_and_fire` or
+    :func:`jaxsnn.event.step.simulate_population`.
     """
-    w = _finite_matrix(weights, "weights")
+    arguments = {"weights": weights, "input_times": input_times, "input_sources": input_sources}
+    arguments.update(recurrent_weights=recurrent_weights, t_max=t_max, params=params)
+    for name, value in arguments.items():
+        if any(not is_concrete(leaf) for leaf in jax.tree.leaves(value)):
+            raise ValueError(
+                f"{name} is traced (simulate called inside jit/vmap/grad): simulate checks "
+                "concrete values before any work; inside jit use the layers of "
+                "jaxsnn.event.leaky_integrate_and_fire or jaxsnn.event.step.simulate_population"
+            )
+    w = finite_matrix(weights, "weights")
     n_inputs, n = w.shape
     if n == 0:
         raise ValueError("weights must have at least one column (neuron)")
     rec = None
     if recurrent_weights is not None:
-        rec = _finite_matrix(recurrent_weights, "recurrent_weights")
+        rec = finite_matrix(recurrent_weights, "recurrent_weights")
         if rec.shape != (n, n):
             raise ValueError(
                 f"recurrent_weights must have shape ({n}, {n}) to match weights, got {rec.shape}"
             )
-    validate_parameters(params, "params", n)
-    times, sources = _check_inputs(input_times, input_sources, n_inputs)
+    validate_parameters(params, "params", n, stacklevel=3)  # warnings: the caller of simulate
+    times, sources = check_spike_list(input_times, input_sources, n_inputs)
     if isinstance(max_events, bool) or not isinstance(max_events, int | np.integer):
         raise ValueError(f"max_events must be an integer >= 1, got {max_events!r}")
     if max_events < 1:
@@ -164,7 +132,7 @@ def simulate(
     plan = solver_plan(params, t_max_value)
     dtype = jnp.result_type(float)
     params_array = LIFParameters(*(jnp.asarray(field, dtype) for field in params))
-    return _run(
+    result = _run(
         jnp.asarray(w, dtype),
         None if rec is None else jnp.asarray(rec, dtype),
         params_array,
@@ -174,3 +142,21 @@ def simulate(
         int(max_events),
         plan,
     )
+    dropped = int(result.dropped)
+    if dropped > 0:
+        kept = f"only the first {max_events} spikes are returned"
+        if dropped >= step.COUNT_LIMIT:
+            message = (
+                f"simulate: at least {dropped} spikes before t_max were dropped because "
+                f"max_events={max_events} was too small ({kept}); counting stops there, at "
+                "jaxsnn.event.step.COUNT_LIMIT -- so many spikes suggest a neuron that fires "
+                "without end (t_refrac = 0 with a very strong input)"
+            )
+        else:
+            message = (
+                f"simulate: {dropped} spikes before t_max were dropped because "
+                f"max_events={max_events} was too small ({kept}); "
+                f"max_events={max_events + dropped} keeps them all"
+            )
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
+    return result

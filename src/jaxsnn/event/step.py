@@ -26,9 +26,16 @@ them; a neuron at threshold at that time has already spiked.
 ``max_events`` entries; the scan runs ``n_inputs + max_events`` steps (the forward-only
 ``lax.while_loop``, ``differentiable=False``, stops earlier, at the last event). Spikes before
 ``t_max`` that find the buffer full are counted in ``dropped`` (their dynamics -- reset,
-recurrent input -- is still simulated); if the steps run out while an event before ``t_max``
-is pending (possible only after an overflow) one more is counted. ``dropped == 0`` exactly
-when the output is complete; after an overflow it is a lower bound on the lost spikes.
+recurrent input -- is still simulated). Those steps suffice whenever the buffer does not
+overflow (each step is an input spike or a crossing, and crossings fill the buffer); after an
+overflow events may still be due when they run out, and :func:`count_overflow` carries on
+from there: a ``lax.while_loop`` that only advances and counts (no stores, no derivative
+terms, its arguments gradient-stopped) until no event is left before ``t_max``. When nothing
+was dropped its condition is false at once. So ``dropped`` is exact: ``0`` exactly when the
+output is complete, otherwise the number of lost spikes -- up to :data:`COUNT_LIMIT`, where
+the counting stops (a count ``>= COUNT_LIMIT`` is a lower bound): with ``t_refrac = 0`` a
+neuron driven hard enough fires so fast that time no longer advances in floating point,
+and it would fire forever.
 """
 
 from __future__ import annotations
@@ -45,6 +52,10 @@ from jaxsnn.event.types import EventKind, Spikes, comes_first, dropped_of
 from jaxsnn.neuron import LIFParameters, LIFState, as_float_params, propagate
 
 Array = jnp.ndarray
+
+#: :func:`count_overflow` stops counting lost spikes here: a ``dropped`` count of at least
+#: ``COUNT_LIMIT`` is a lower bound (see the module docstring, "Buffers")
+COUNT_LIMIT = 2**16
 
 
 class PopulationState(NamedTuple):
@@ -143,13 +154,16 @@ def apply_crossing(
     params: LIFParameters,
     recurrent_weights: Array | None,
     differentiable: bool = True,
+    store: bool = True,
 ) -> PopulationState:
     """Part 3a: all neurons with ``crossing_time == event.time`` spike at that time.
 
     Each spiking neuron ``j`` is recorded with its own crossing time (equal in value, but
     carrying its own derivative), gets ``V = v_reset`` and ``refractory_until = t_j +
     t_refrac``; then ``I += sum_j W_rec[j]``. Spikes past the buffer end count as dropped.
-    ``differentiable=False`` leaves out the terms that only carry derivatives (zero in value).
+    ``differentiable=False`` leaves out the terms that only carry derivatives (zero in value);
+    ``store=False`` (counting after an overflow, the buffer full) records nothing and counts
+    every spike as dropped.
     """
     spiking = event.is_crossing & (event.crossing_times == event.time)
     # lag = event.time - t_j is exactly 0 for each spiking neuron j; the first-order terms in
@@ -173,6 +187,14 @@ def apply_crossing(
             early = (weight * lag) @ recurrent_weights  # d/dt_j of W e^{-lag/tau_syn}, W k(lag)
             current = current - early / params.tau_syn
             v = v + jnp.where(free, early / params.tau_mem, 0.0)
+    n_spiking = jnp.sum(spiking, dtype=jnp.int32)
+    updated = state._replace(
+        neurons=LIFState(v, current),
+        refractory_until=refractory_until,
+        count=state.count + n_spiking,
+    )
+    if not store:
+        return updated._replace(dropped=state.dropped + n_spiking)
     max_events = state.spikes.time.shape[0]
     position = state.count + jnp.cumsum(spiking) - 1
     stored = spiking & (position < max_events)
@@ -182,13 +204,8 @@ def apply_crossing(
         state.spikes.time.at[slot].set(event.crossing_times, mode="drop"),
         state.spikes.idx.at[slot].set(neurons, mode="drop"),
     )
-    n_spiking = jnp.sum(spiking, dtype=jnp.int32)
-    return state._replace(
-        neurons=LIFState(v, current),
-        refractory_until=refractory_until,
-        spikes=spikes,
-        count=state.count + n_spiking,
-        dropped=state.dropped + n_spiking - jnp.sum(stored, dtype=jnp.int32),
+    return updated._replace(
+        spikes=spikes, dropped=state.dropped + n_spiking - jnp.sum(stored, dtype=jnp.int32)
     )
 
 
@@ -215,11 +232,13 @@ def advance(
     recurrent_weights: Array | None,
     params: LIFParameters,
     differentiable: bool = True,
+    store: bool = True,
 ) -> PopulationState:
-    """Parts 2 and 3: :func:`integrate` to ``event.time``, then apply the discontinuity."""
+    """Parts 2 and 3: :func:`integrate` to ``event.time``, then apply the discontinuity
+    (``differentiable``, ``store``: see :func:`apply_crossing`)."""
     neurons = integrate(state.neurons, state.refractory_until, state.t, event.time, params)
     state = state._replace(t=event.time, neurons=neurons)
-    state = apply_crossing(state, event, params, recurrent_weights, differentiable)
+    state = apply_crossing(state, event, params, recurrent_weights, differentiable, store)
     return apply_input(state, event, inputs, input_weights)
 
 
@@ -237,6 +256,49 @@ def step(
     return advance(state, event, inputs, input_weights, recurrent_weights, params)
 
 
+def count_overflow(
+    state: PopulationState,
+    pending: Event,
+    inputs: Spikes,
+    input_weights: Array,
+    recurrent_weights: Array | None,
+    params: LIFParameters,
+    t_max: ArrayLike,
+    plan: SolverPlan,
+) -> Array:
+    """``state.dropped`` plus every spike that the events still due after ``state`` make.
+
+    ``pending = next_event(state, ...)``; when it is no event (the normal case: nothing was
+    dropped) the ``lax.while_loop`` stops before its first step and ``state.dropped`` is
+    returned. Otherwise it goes on from event to event up to ``t_max`` with the same physics
+    as the scan (:func:`advance`), but stores no spikes (the buffer is full) and carries no
+    derivatives (every argument is gradient-stopped), counting each crossing as dropped.
+    It stops early once the count reaches :data:`COUNT_LIMIT` (then a lower bound). Each
+    iteration is an input spike (at most ``n_inputs``) or at least one counted spike, so it
+    ends after at most ``n_inputs + COUNT_LIMIT`` iterations, also on invalid values.
+    """
+    frozen = (state, pending, inputs, input_weights, recurrent_weights, params, t_max)
+    state, pending, inputs, input_weights, recurrent_weights, params, t_max = jax.lax.stop_gradient(
+        frozen
+    )
+    empty = Spikes(jnp.zeros((0,), state.t.dtype), jnp.zeros((0,), jnp.int32))
+    state = state._replace(spikes=empty)  # nothing is stored: no buffer in the loop's carry
+
+    def due(carry):
+        state, event = carry
+        return (event.is_crossing | event.is_input) & (state.dropped < COUNT_LIMIT)
+
+    def count_next(carry):
+        state, event = carry
+        state = advance(
+            state, event, inputs, input_weights, recurrent_weights, params, False, store=False
+        )
+        return state, next_event(state, inputs, params, t_max, plan)
+
+    state, _ = jax.lax.while_loop(due, count_next, (state, pending))
+    return state.dropped
+
+
 def simulate_population(
     input_weights: Array,
     recurrent_weights: Array | None,
@@ -252,9 +314,10 @@ def simulate_population(
     ``input_weights``: ``[n_in, n]``; ``recurrent_weights``: ``[n, n]`` or ``None``
     (feed-forward); ``inputs``: sorted spike list of sources in ``[0, n_in)`` (padding
     ``inf``/``-1``). Output: ``Spikes`` with ``max_events`` entries and ``dropped`` = this
-    population's lost spikes plus ``inputs.dropped``. Pure and traceable (``jit``, ``vmap``,
-    ``grad``); no input validation -- see :func:`jaxsnn.event.simulate` for that. ``plan``
-    defaults to :func:`~jaxsnn.event.plan.solver_plan` of ``params``.
+    population's lost spikes (exact, see "Buffers" in the module docstring) plus
+    ``inputs.dropped``. Pure and traceable (``jit``, ``vmap``, ``grad``); no input validation
+    -- the layers and :func:`jaxsnn.event.simulate` validate (:mod:`jaxsnn.event.checks`).
+    ``plan`` defaults to :func:`~jaxsnn.event.plan.solver_plan` of ``params``.
 
     ``differentiable=False`` computes the same spikes for a forward pass whose gradient comes
     from elsewhere (EventProp): a ``lax.while_loop`` that stops as soon as no event is left
@@ -298,5 +361,7 @@ def simulate_population(
         state, pending, _ = jax.lax.while_loop(
             due, advance_to_next, (start, first, jnp.zeros((), jnp.int32))
         )
-    unfinished = (pending.is_crossing | pending.is_input).astype(jnp.int32)
-    return Spikes(state.spikes.time, state.spikes.idx, upstream + state.dropped + unfinished)
+    dropped = count_overflow(
+        state, pending, inputs, input_weights, recurrent_weights, params, t_max, plan
+    )
+    return Spikes(state.spikes.time, state.spikes.idx, upstream + dropped)

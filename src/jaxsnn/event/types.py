@@ -2,7 +2,9 @@
 
 A spike list holds a static number of entries, sorted by time. Entries that are not spikes
 (padding) have ``time = +inf`` and ``idx = -1`` and come last. Batches carry a leading batch
-axis on every field (build them with ``jax.vmap``).
+axis on every field (build them with ``jax.vmap``). A list with NaN times is *invalid*: the
+output of a layer whose input broke the rules of :mod:`jaxsnn.event.checks` inside ``jit``
+with checks off (:func:`is_invalid`).
 """
 
 from __future__ import annotations
@@ -47,9 +49,13 @@ def comes_first(t_a: ArrayLike, kind_a: EventKind, t_b: ArrayLike, kind_b: Event
 class Spikes(NamedTuple):
     """A sorted spike list: ``time[e]`` (seconds) and neuron ``idx[e]`` of spike ``e``.
 
-    ``dropped`` (optional, int32 scalar per sample) counts the spikes lost upstream because an
-    event buffer was full: every simulating layer adds its own losses to the count of its
-    input, so the last layer's ``dropped`` is the total of the network. ``None`` means 0.
+    ``dropped`` (optional, int32 scalar per sample) counts the spikes lost because an event
+    buffer was full: every simulating layer adds its own losses to the count of its input,
+    so the last layer's ``dropped`` is the total of the network. ``None`` means 0. Each
+    layer's count is exact -- the simulation goes on to ``t_max`` after its buffer is full,
+    counting what it cannot store, and the spikes kept are the earliest ones -- up to
+    :data:`jaxsnn.event.step.COUNT_LIMIT`, from which on it is a lower bound (see "Buffers"
+    in :mod:`jaxsnn.event.step`). ``dropped == 0`` exactly when no spike was lost.
     """
 
     time: Array
@@ -67,6 +73,16 @@ def dropped_of(spikes: Spikes) -> Array:
 def is_valid(spikes: Spikes) -> Array:
     """Mask of real spikes: finite time and ``idx >= 0``."""
     return jnp.isfinite(spikes.time) & (spikes.idx >= 0)
+
+
+def is_invalid(spikes: Spikes) -> Array:
+    """Whether a spike list is marked invalid (any NaN time; per sample when batched).
+
+    A layer marks its output so when its input spikes or weights broke the rules of
+    :mod:`jaxsnn.event.checks` inside ``jit``/``vmap`` with checks off: every time NaN,
+    ``idx[e] = e mod n`` (see :func:`jaxsnn.event.checks.mark_invalid`).
+    """
+    return jnp.any(jnp.isnan(spikes.time), axis=-1)
 
 
 def spike_count(spikes: Spikes) -> Array:
@@ -98,3 +114,15 @@ def sort_spikes(time: ArrayLike, idx: ArrayLike, size: int | None = None) -> Spi
             time = jnp.pad(time, pad, constant_values=jnp.inf)
             idx = jnp.pad(idx, pad, constant_values=-1)
     return Spikes(time, idx)
+
+
+def neuron_range(spikes: Spikes, start: int, stop: int) -> Spikes:
+    """The spikes of neurons ``start <= idx < stop``, renumbered from 0, sorted, same size
+    (``dropped`` carried along). Works on batched lists too."""
+    inside = (spikes.idx >= start) & (spikes.idx < stop)
+    selected = sort_spikes(
+        jnp.where(inside, spikes.time, jnp.inf),
+        jnp.where(inside, spikes.idx - start, -1),
+        spikes.time.shape[-1],
+    )
+    return Spikes(selected.time, selected.idx, dropped_of(spikes))

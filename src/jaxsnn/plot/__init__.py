@@ -10,25 +10,31 @@
   class (from ``predictions.npz``, when the run recorded output spike times).
 
 A figure whose data is missing (an old or interrupted run) is skipped with a message that
-says which file is missing and why.
+says which file is missing and why. A damaged or foreign file (truncated, empty, random
+bytes, another program's file) is an error: one line names the file and what is wrong with
+it; the figures that do not need it are still drawn. Every file is read through the checked
+loaders of :mod:`jaxsnn.training.results`.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from jaxsnn.training.io import load_arrays
 from jaxsnn.training.results import (
     METRICS,
     PREDICTIONS,
     SPIKES,
+    DamagedFileError,
+    MissingFileError,
     ResultsError,
+    WriteError,
     load_metrics,
+    load_predictions,
+    load_spikes,
 )
 
 DEFAULT_CLASS_NAMES = ("yang", "yin", "dot")
@@ -37,10 +43,18 @@ CLASS_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple")
 
 @dataclass
 class PlotReport:
-    """Which figures were written and which were skipped (with the reason)."""
+    """Which figures were written, which were skipped (with the reason), and the errors.
+
+    Attributes:
+        written: the figure files drawn.
+        skipped: figure name -> why it was not drawn (data missing, not an error).
+        errors: one-line message about a damaged file or a failed write -> the figures it
+            cost.
+    """
 
     written: list[Path] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _pyplot():
@@ -53,10 +67,9 @@ def _pyplot():
 
 
 def _plot_info(folder: Path) -> dict:
-    spikes = folder / SPIKES
-    if not spikes.exists():
+    if not (folder / SPIKES).exists():
         return {}
-    return json.loads(str(load_arrays(spikes).get("plot_info", "{}")))
+    return load_spikes(folder)[1]
 
 
 def plot_curves(folder: Path, target: Path) -> None:
@@ -82,12 +95,11 @@ def plot_curves(folder: Path, target: Path) -> None:
 
 
 def _load_predictions(folder: Path) -> dict[str, np.ndarray]:
-    path = folder / PREDICTIONS
-    if not path.exists():
+    if not (folder / PREDICTIONS).exists():
         raise ResultsError(
             f"no {PREDICTIONS}: the run has not finished (continue it with --resume {folder})"
         )
-    return load_arrays(path)
+    return load_predictions(folder)
 
 
 def plot_predictions(folder: Path, target: Path) -> None:
@@ -113,23 +125,23 @@ def plot_predictions(folder: Path, target: Path) -> None:
 
 def plot_raster(folder: Path, target: Path) -> None:
     """Spike rasters of the recorded test samples: one panel per sample, layers stacked."""
-    path = folder / SPIKES
-    if not path.exists():
+    if not (folder / SPIKES).exists():
         raise ResultsError(f"no {SPIKES}: the run has not finished or recorded no spikes")
-    arrays = load_arrays(path)
-    layers = [str(name) for name in arrays["layers"]]
+    rasters, info = load_spikes(folder)
+    layers = list(rasters)
     if not layers:
         raise ResultsError(f"{SPIKES} holds no spike raster (the task records none)")
-    info = json.loads(str(arrays.get("plot_info", "{}")))
-    n_samples = min(len(arrays[f"{layer}/times"]) for layer in layers)
+    n_samples = min(len(rasters[layer][0]) for layer in layers)
+    if n_samples == 0:
+        raise ResultsError(f"{SPIKES} holds rasters of no sample")
     n_panels = min(n_samples, 4)
     plt = _pyplot()
     fig, axes = plt.subplots(1, n_panels, figsize=(3.2 * n_panels, 3.5), squeeze=False)
     for sample, ax in enumerate(axes[0]):
         offset = 0
         for colour, layer in enumerate(layers):
-            times = arrays[f"{layer}/times"][sample]
-            neurons = arrays[f"{layer}/neurons"][sample]
+            times = rasters[layer][0][sample]
+            neurons = rasters[layer][1][sample]
             valid = np.isfinite(times) & (neurons >= 0)
             ax.scatter(
                 times[valid] * 1e3,
@@ -191,22 +203,37 @@ FIGURES: dict[str, Callable[[Path, Path], None]] = {
 
 
 def plot_run(folder: str | Path) -> PlotReport:
-    """Draw every figure the files in ``folder`` allow into ``folder/plots``."""
+    """Draw every figure the files in ``folder`` allow into ``folder/plots``.
+
+    Raises:
+        ResultsError: ``folder`` is no result folder (it or its ``metrics.json`` is missing),
+            ``metrics.json`` is damaged or foreign (:class:`DamagedFileError`), or
+            ``folder/plots`` cannot be created (:class:`WriteError`). A damaged file that
+            only some figures need is reported in :attr:`PlotReport.errors` instead.
+    """
     folder = Path(folder)
     if not folder.is_dir():
-        raise ResultsError(f"result folder {folder} does not exist")
-    load_metrics(folder)  # refuses a folder that is no result folder
+        raise MissingFileError(folder, f"result folder {folder} does not exist")
+    load_metrics(folder)  # refuses a folder that is no result folder, or a damaged file
     out = folder / "plots"
-    out.mkdir(exist_ok=True)
+    try:
+        out.mkdir(exist_ok=True)
+    except OSError as error:
+        raise WriteError(out, error) from None
     report = PlotReport()
     for name, draw in FIGURES.items():
         try:
-            draw(folder, out / name)
+            try:
+                draw(folder, out / name)
+            except OSError as error:
+                raise WriteError(out / name, error) from None
+        except (DamagedFileError, WriteError) as error:
+            report.errors.setdefault(str(error), []).append(name)
         except (ResultsError, KeyError) as error:
             report.skipped[name] = (
                 str(error)
                 if isinstance(error, ResultsError)
-                else (f"missing entry {error} in the saved files (written by an older version?)")
+                else (f"missing entry {error} in {METRICS} (written by an older version?)")
             )
         else:
             report.written.append(out / name)

@@ -6,6 +6,11 @@ parsed options into a :class:`~jaxsnn.training.harness.Model`, an optimiser and 
 
     python -m jaxsnn.discrete.tasks.yinyang --epochs 30 --seed 1 --output runs/a
     python -m jaxsnn.discrete.tasks.yinyang --resume runs/a
+    python -m jaxsnn.discrete.tasks.yinyang --resume-previous runs/a  # checkpoint.npz damaged
+
+Exit status: 0 done; 1 training failed (a non-finite loss); 2 an option, folder or file
+cannot be used (one line on stderr names it); 130 stopped by Ctrl-C after a saved epoch (one
+line gives the command that continues the run).
 """
 
 from __future__ import annotations
@@ -13,14 +18,15 @@ from __future__ import annotations
 import argparse
 import datetime
 import logging
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 #: Options that steer where and how a run happens, not what is trained; they are not part
 #: of the saved configuration and may differ on --resume.
-RUN_OPTIONS = ("output", "resume", "quiet", "verbose")
+RUN_OPTIONS = ("output", "resume", "resume_previous", "quiet", "verbose")
 
 
 def _int_at_least(text: str, minimum: int) -> int:
@@ -87,12 +93,21 @@ def task_parser(
         default=None,
         help="result folder (default: results/<task>/<time>-seed<seed>)",
     )
-    group.add_argument(
+    resume = group.add_mutually_exclusive_group()
+    resume.add_argument(
         "--resume",
         type=Path,
         default=None,
         metavar="DIR",
         help="continue the run saved in DIR from its last completed epoch",
+    )
+    resume.add_argument(
+        "--resume-previous",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="continue the run saved in DIR from the checkpoint before the last one "
+        "(checkpoint.previous.npz), when checkpoint.npz is damaged; --resume says when",
     )
     group.add_argument("--quiet", action="store_true", help="no progress bar")
     group.add_argument("--verbose", action="store_true", help="log every epoch")
@@ -142,12 +157,16 @@ def _explicit_options(parser: argparse.ArgumentParser, argv: Sequence[str]) -> s
 
 
 def _apply_saved_config(
-    parser: argparse.ArgumentParser, args: argparse.Namespace, argv: Sequence[str]
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    argv: Sequence[str],
+    *,
+    previous: bool = False,
 ) -> None:
     """On ``--resume``: take the saved options; refuse explicit options that contradict them."""
     from jaxsnn.training import results
 
-    saved = results.saved_config(args.resume)
+    saved = results.saved_config(args.resume, previous=previous)
     options = {**saved["task_config"], **saved["train"]}
     explicit = _explicit_options(parser, argv) - set(RUN_OPTIONS)
     for name, value in options.items():
@@ -158,6 +177,84 @@ def _apply_saved_config(
             flag = "--" + name.replace("_", "-")
             parser.error(f"{flag}={current} differs from the resumed run's value {value!r}")
         setattr(args, name, tuple(value) if isinstance(value, list) else value)
+
+
+def _command_of(parser: argparse.ArgumentParser) -> str:
+    """The command line that runs the task again: the parser's ``prog`` when it is one
+    (``python -m jaxsnn.event.tasks.yinyang_event_prop``), else ``python <script>``."""
+    if parser.prog.startswith("python"):
+        return parser.prog
+    return f"python {shlex.quote(sys.argv[0])}"
+
+
+def _fail(parser: argparse.ArgumentParser, message: str, status: int = 2) -> NoReturn:
+    """End the program with one line ``<prog>: error: <message>`` on stderr."""
+    print(f"{parser.prog}: error: {message}", file=sys.stderr)
+    sys.exit(status)
+
+
+def _checkpoint_state(path: Path) -> tuple[int | None, str]:
+    """``(completed epochs, "")`` of an intact checkpoint file, else ``(None, why not)``."""
+    from jaxsnn.training import results
+
+    try:
+        return results.checkpoint_epoch(path), ""
+    except results.MissingFileError:
+        return None, "missing"
+    except results.ResultsError as error:
+        return None, getattr(error, "problem", str(error))
+
+
+def _resume_hint(output: Path, command: str) -> str:
+    """How to continue the run in ``output`` from what is saved there (one phrase)."""
+    from jaxsnn.training import results
+
+    folder = shlex.quote(str(output))
+    epoch, _ = _checkpoint_state(output / results.CHECKPOINT)
+    if epoch is not None:
+        return f"epoch {epoch} is saved; resume with: {command} --resume {folder}"
+    epoch, _ = _checkpoint_state(output / results.PREVIOUS_CHECKPOINT)
+    if epoch is not None:
+        return f"epoch {epoch} is saved; resume with: {command} --resume-previous {folder}"
+    return "no epoch is saved, so there is nothing to resume"
+
+
+def _resume_problem(error: Exception, output: Path, previous: bool, command: str) -> str:
+    """The one-line refusal of ``--resume``/``--resume-previous``, with what is still usable."""
+    from jaxsnn.training import results
+
+    option = "--resume-previous" if previous else "--resume"
+    message = str(error)
+    if not message.startswith(option):
+        message = f"{option} {output}: {message}"
+    if not isinstance(error, (results.MissingFileError, results.DamagedFileError)):
+        return message
+    if previous:
+        epoch, _ = _checkpoint_state(output / results.CHECKPOINT)
+        return message + (
+            "; no saved state is usable: start a new run with another --output"
+            if epoch is None
+            else ""
+        )
+    if error.path.name != results.CHECKPOINT:
+        return message
+    if isinstance(error, results.MissingFileError):
+        message = f"--resume {output}: {error.path} does not exist"
+    prev = output / results.PREVIOUS_CHECKPOINT
+    epoch, why = _checkpoint_state(prev)
+    if epoch is not None:
+        return (
+            f"{message}; the previous checkpoint {prev} (after epoch {epoch}) is intact: "
+            f"continue from it with: {command} --resume-previous {shlex.quote(str(output))}"
+        )
+    if why == "missing":
+        if isinstance(error, results.MissingFileError):
+            return str(error)  # the run saved nothing yet
+        return message + "; there is no previous checkpoint: start a new run with another --output"
+    return (
+        f"{message}; the previous checkpoint {prev} {why}, so no saved state is usable: "
+        "start a new run with another --output"
+    )
 
 
 def _jsonable(value: Any) -> Any:
@@ -188,7 +285,12 @@ def run_task(
     ``test_data``, and optionally ``task_config`` (extra JSON-able facts to save). Every
     parsed option except the run options (``--output``, ``--resume``, ...) is saved in the
     run's configuration, so ``--resume`` restores them all. Returns the metrics dict.
-    Errors in the options end the program with a one-line message naming the option.
+
+    Nothing ends in a traceback for a user's mistake or a bad file: errors in the options
+    end the program with status 2 and a one-line message naming the option; a folder or
+    file that cannot be used or written (missing, damaged, foreign, read-only) with status 2
+    and one line naming it; Ctrl-C stops after the current epoch with status 130 and one line
+    giving the command that continues the run (see the module docstring).
     """
     from jaxsnn.training import harness, results
 
@@ -197,20 +299,40 @@ def run_task(
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s"
     )
+    command = _command_of(parser)
+    previous = getattr(args, "resume_previous", None) is not None
+    if previous:
+        args.resume = args.resume_previous
     if args.resume is not None:
+        option = "--resume-previous" if previous else "--resume"
         if args.output is not None and args.output != args.resume:
-            parser.error("--output and --resume name different folders; give only --resume")
-        try:
-            _apply_saved_config(parser, args, argv)
-        except results.ResultsError as error:
-            parser.error(str(error))
+            parser.error(f"--output and {option} name different folders; give only {option}")
         output = args.resume
+        if previous:
+            epoch, _ = _checkpoint_state(output / results.CHECKPOINT)
+            if epoch is not None:
+                _fail(
+                    parser,
+                    f"--resume-previous {output}: {output / results.CHECKPOINT} is intact "
+                    f"(after epoch {epoch}); continue from it with: {command} --resume "
+                    f"{shlex.quote(str(output))}",
+                )
+        try:
+            _apply_saved_config(parser, args, argv, previous=previous)
+        except results.ResultsError as error:
+            _fail(parser, _resume_problem(error, output, previous, command))
     else:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         output = args.output or Path("results") / task / f"{stamp}-seed{args.seed}"
     try:
         config = harness.TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed)
         experiment = build(args)
+        n_train = len(experiment["train_data"])
+        if args.batch_size > n_train:
+            parser.error(
+                f"--batch-size {args.batch_size} exceeds the {n_train} training samples; "
+                f"choose at most {n_train}"
+            )
         run = harness.train(
             experiment["model"],
             experiment["optimizer"],
@@ -221,9 +343,28 @@ def run_task(
             task=task,
             task_config={**_task_options(args), **experiment.get("task_config", {})},
             resume=args.resume is not None,
+            resume_previous=previous,
             progress=not args.quiet,
         )
-    except (ValueError, results.ResultsError) as error:
+    except harness.TrainingInterrupted as stop:
+        print(
+            f"{task}: stopped by Ctrl-C after epoch {stop.epoch} of {stop.epochs}; resume "
+            f"with: {command} --resume {shlex.quote(str(output))}",
+            file=sys.stderr,
+        )
+        sys.exit(130)
+    except KeyboardInterrupt:
+        print(f"{task}: interrupted by Ctrl-C; {_resume_hint(output, command)}", file=sys.stderr)
+        sys.exit(130)
+    except results.ResultsError as error:
+        if isinstance(error, results.WriteError):
+            _fail(parser, f"{error}; {_resume_hint(output, command)}")
+        if args.resume is not None:
+            _fail(parser, _resume_problem(error, output, previous, command))
+        _fail(parser, str(error))
+    except FloatingPointError as error:  # a non-finite loss: resuming would meet it again
+        _fail(parser, str(error), status=1)
+    except ValueError as error:
         parser.error(str(error))
     metrics = run.metrics
     print(
@@ -248,6 +389,11 @@ def yinyang_experiment(model: Any, args: argparse.Namespace, lr_decay: float) ->
     if not 0.0 <= lr_decay <= 1.0:
         raise ValueError(f"--lr-decay must lie in [0, 1], got {lr_decay!r}")
     train_data = yinyang_split("train")
+    if args.batch_size > len(train_data):  # before the schedule, which needs >= 1 step
+        raise ValueError(
+            f"--batch-size {args.batch_size} exceeds the {len(train_data)} samples of the "
+            f"Yin-Yang training split; choose at most {len(train_data)}"
+        )
     steps = args.epochs * (len(train_data) // args.batch_size)
     schedule = optax.cosine_decay_schedule(args.lr, steps, alpha=lr_decay)
     return {

@@ -7,7 +7,10 @@ The harness does the rest:
 * one jitted function per epoch (``lax.scan`` over the shuffled mini-batches),
   compiled once up front so that compile time is reported apart from run time;
 * per-epoch train loss/accuracy and test loss/accuracy, a progress bar;
-* an atomic checkpoint after every epoch, from which ``resume`` continues bit-for-bit;
+* an atomic checkpoint after every epoch, from which ``resume`` continues bit-for-bit (the
+  checkpoint before it is kept, for when the last one is damaged);
+* Ctrl-C (SIGINT) stops the run cleanly after the current epoch is saved
+  (:class:`TrainingInterrupted`);
 * the result folder (see :mod:`jaxsnn.training.results`).
 
 Randomness: ``key = PRNGKey(seed)`` is split into an init key and a data key; epoch ``e``
@@ -17,11 +20,14 @@ uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
+import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +63,13 @@ class Model:
         record: optional ``(params, features[S, ...]) -> {layer: (times[S, E], neurons[S, E])}``
             spike rasters for plots (padding: ``times = inf``, ``neurons = -1``).
         plot_info: JSON-able facts the plots need (``t_max``, ``class_names``, ...).
+        stochastic: the forward pass is random (e.g. a mock chip's spike-time jitter):
+            ``loss``, ``evaluate`` and ``record`` take a last argument ``key``. The harness
+            passes a fresh key per training batch (from the seed, the epoch and the batch, so
+            that a resumed run draws the same noise) and fixed keys for the evaluations.
+        check_data: optional ``(features, name) -> Any``, called once on the training and the
+            test features before anything is compiled; it raises a ``ValueError`` naming
+            ``name`` for data the model cannot encode (e.g. NaN features).
     """
 
     init: Callable[[jax.Array], Params]
@@ -64,6 +77,23 @@ class Model:
     evaluate: Callable[[Params, Batch], dict[str, jax.Array]]
     record: Callable[[Params, Batch], dict[str, tuple[jax.Array, jax.Array]]] | None = None
     plot_info: dict[str, Any] = field(default_factory=dict)
+    stochastic: bool = False
+    check_data: Callable[[np.ndarray, str], Any] | None = None
+
+
+def noise_key(key_data: jax.Array, epoch: int) -> jax.Array:
+    """The key of epoch ``epoch``'s random forward passes: ``fold_in(fold_in(key_data,
+    epoch), 1)`` (``fold_in(key_data, epoch)`` itself shuffles the batches). Evaluations use
+    ``epoch = -1``."""
+    return jax.random.fold_in(jax.random.fold_in(key_data, epoch % 2**32), 1)
+
+
+def _with_key(fn: Callable, key: jax.Array | None, index: int) -> Callable:
+    """``fn`` with ``fold_in(key, index)`` as its last argument, or ``fn`` when ``key`` is
+    ``None`` (a deterministic model)."""
+    if key is None:
+        return fn
+    return lambda *args: fn(*args, jax.random.fold_in(key, index))
 
 
 @dataclass(frozen=True)
@@ -83,6 +113,56 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if self.n_raster_samples < 0:
             raise ValueError(f"n_raster_samples must be >= 0, got {self.n_raster_samples!r}")
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) stopped :func:`train` after a completed and saved epoch.
+
+    A ``KeyboardInterrupt``, so that it ends a program like any Ctrl-C unless caught; the run
+    continues from its checkpoint with ``resume=True`` (``--resume DIR``).
+
+    Attributes:
+        epoch: the last completed epoch (1-based), saved in the checkpoint.
+        epochs: the epochs the run was configured for.
+        output: the run's folder.
+    """
+
+    def __init__(self, epoch: int, epochs: int, output: Path) -> None:
+        self.epoch, self.epochs, self.output = epoch, epochs, output
+        super().__init__(f"stopped by Ctrl-C after epoch {epoch} of {epochs}; saved in {output}")
+
+
+@contextlib.contextmanager
+def stop_on_sigint() -> Iterator[threading.Event]:
+    """Within the block, Ctrl-C (SIGINT) only sets the yielded event; the caller checks it.
+
+    A jitted epoch cannot be interrupted half-way (Python runs signal handlers between
+    bytecodes, so the handler runs when the compiled call returns); the loop checks the event
+    after each saved epoch instead. The first SIGINT also restores the previous handler, so a
+    second one interrupts whatever Python code runs then, as usual (``KeyboardInterrupt``;
+    the atomic writes leave the saved files intact). The previous handler is restored on
+    leaving the block. Nothing is installed outside the main thread or where SIGINT is
+    ignored (``SIG_IGN``) or handled outside Python.
+    """
+    requested = threading.Event()
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or previous in (
+        signal.SIG_IGN,
+        None,
+    ):
+        yield requested
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        requested.set()
+        signal.signal(signal.SIGINT, previous)
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield requested
+    finally:
+        if signal.getsignal(signal.SIGINT) is handler:
+            signal.signal(signal.SIGINT, previous)
 
 
 @dataclass
@@ -127,6 +207,7 @@ class CompiledRun:
         features: the training features on the device.
         labels: the training labels on the device.
         compile_time_s: seconds spent compiling ``epoch``.
+        stochastic: the model's ``stochastic`` (its functions take a key).
     """
 
     epoch: Callable
@@ -135,23 +216,30 @@ class CompiledRun:
     features: jax.Array
     labels: jax.Array
     compile_time_s: float
+    stochastic: bool = False
 
 
 def make_epoch_fn(model: Model, optimizer: optax.GradientTransformation) -> Callable:
-    """``(params, opt_state, features, labels, indices[n_batches, B]) -> (params, opt_state,
-    per-batch losses, per-batch aux)`` as one ``lax.scan`` over the batches."""
+    """``(params, opt_state, features, labels, indices[n_batches, B], key=None) -> (params,
+    opt_state, per-batch losses, per-batch aux)`` as one ``lax.scan`` over the batches; a
+    stochastic model gets ``fold_in(key, batch)`` in batch ``batch``."""
     grad_fn = jax.value_and_grad(model.loss, has_aux=True)
 
-    def update(carry, batch_idx):
-        params, opt_state, features, labels = carry
-        (loss, aux), grads = grad_fn(params, features[batch_idx], labels[batch_idx])
+    def update(carry, batch):
+        params, opt_state, features, labels, key = carry
+        batch_idx, number = batch
+        extra = (jax.random.fold_in(key, number),) if model.stochastic else ()
+        (loss, aux), grads = grad_fn(params, features[batch_idx], labels[batch_idx], *extra)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
-        return (params, opt_state, features, labels), (loss, aux)
+        return (params, opt_state, features, labels, key), (loss, aux)
 
-    def epoch(params, opt_state, features, labels, indices):
-        (params, opt_state, _, _), (losses, aux) = jax.lax.scan(
-            update, (params, opt_state, features, labels), indices
+    def epoch(params, opt_state, features, labels, indices, key=None):
+        if model.stochastic and key is None:
+            raise ValueError("a stochastic model's epoch needs a key")
+        batches = (indices, jnp.arange(indices.shape[0]))
+        (params, opt_state, *_), (losses, aux) = jax.lax.scan(
+            update, (params, opt_state, features, labels, key), batches
         )
         return params, opt_state, losses, aux
 
@@ -162,11 +250,15 @@ def _chunks(n: int, size: int) -> list[slice]:
     return [slice(start, min(start + size, n)) for start in range(0, n, size)]
 
 
-def _evaluate_loss(loss_fn: Callable, params: Params, data: Dataset, size: int) -> dict:
-    """Sample-weighted mean loss and accuracy over ``data`` in chunks of ``size``."""
+def _evaluate_loss(
+    loss_fn: Callable, params: Params, data: Dataset, size: int, key: jax.Array | None = None
+) -> dict:
+    """Sample-weighted mean loss and accuracy over ``data`` in chunks of ``size`` (chunk ``c``
+    of a stochastic model with ``fold_in(key, c)``)."""
     total_loss = total_acc = dropped = 0.0
-    for chunk in _chunks(len(data), size):
-        loss, aux = loss_fn(params, data.features[chunk], data.labels[chunk])
+    for number, chunk in enumerate(_chunks(len(data), size)):
+        fn = _with_key(loss_fn, key, number)
+        loss, aux = fn(params, data.features[chunk], data.labels[chunk])
         weight = chunk.stop - chunk.start
         total_loss += float(loss) * weight
         total_acc += float(aux["accuracy"]) * weight
@@ -178,10 +270,14 @@ def _evaluate_loss(loss_fn: Callable, params: Params, data: Dataset, size: int) 
     }
 
 
-def _evaluate_predictions(evaluate_fn: Callable, params: Params, data: Dataset, size: int):
+def _evaluate_predictions(
+    evaluate_fn: Callable, params: Params, data: Dataset, size: int, key: jax.Array | None = None
+):
     outputs = [
-        jax.tree_util.tree_map(np.asarray, evaluate_fn(params, data.features[chunk]))
-        for chunk in _chunks(len(data), size)
+        jax.tree_util.tree_map(
+            np.asarray, _with_key(evaluate_fn, key, number)(params, data.features[chunk])
+        )
+        for number, chunk in enumerate(_chunks(len(data), size))
     ]
     return {key: np.concatenate([out[key] for out in outputs]) for key in outputs[0]}
 
@@ -205,12 +301,16 @@ def restore_or_init(
     output: Path,
     full_config: dict[str, Any],
     resume: bool,
+    *,
+    resume_previous: bool = False,
 ) -> TrainingState:
     """Check the batch size, then initialise a fresh run or load the checkpoint in ``output``.
 
     A fresh run initialises params with the init key and prepares the (new or empty) output
     folder; with ``resume=True`` the checkpoint's config must equal ``full_config`` and its
-    params, optimiser state, history and wall time are restored.
+    params, optimiser state, history and wall time are restored. With ``resume_previous``
+    too, they come from ``checkpoint.previous.npz``, and the (damaged) ``checkpoint.npz`` is
+    set aside as ``checkpoint.damaged.npz`` once the previous one has loaded.
 
     Raises:
         ValueError: ``config.batch_size`` exceeds the number of training samples.
@@ -226,8 +326,19 @@ def restore_or_init(
     if not resume:
         results.prepare_output_folder(output)
         return TrainingState(params, opt_state, [], 0, 0.0, key_data)
-    state = results.load_checkpoint(output, full_config, (params, opt_state))
+    template = (params, opt_state)
+    state = results.load_checkpoint(output, full_config, template, previous=resume_previous)
     (params, opt_state), history = state.tree, state.history
+    if resume_previous:
+        aside = results.set_aside_checkpoint(output)
+        kept = f"; the damaged {results.CHECKPOINT} is kept as {aside.name}" if aside else ""
+        logger.warning(
+            "continuing %s from %s (after epoch %d)%s",
+            output,
+            results.PREVIOUS_CHECKPOINT,
+            len(history),
+            kept,
+        )
     logger.info("resuming %s after epoch %d", output, len(history))
     return TrainingState(params, opt_state, history, len(history), state.wall_time_s, key_data)
 
@@ -251,10 +362,13 @@ def compile_run(
     evaluate_fn = jax.jit(model.evaluate)
     example_idx = batch_indices(state.key_data, len(train_data), config.batch_size)
     t0 = time.perf_counter()
-    lowered = epoch_fn.lower(state.params, state.opt_state, features, labels, example_idx)
+    key = noise_key(state.key_data, 0) if model.stochastic else None
+    lowered = epoch_fn.lower(state.params, state.opt_state, features, labels, example_idx, key)
     compiled = lowered.compile()
     compile_time = time.perf_counter() - t0
-    return CompiledRun(compiled, loss_fn, evaluate_fn, features, labels, compile_time)
+    return CompiledRun(
+        compiled, loss_fn, evaluate_fn, features, labels, compile_time, model.stochastic
+    )
 
 
 def run_epoch(
@@ -282,8 +396,9 @@ def run_epoch(
     key = jax.random.fold_in(state.key_data, epoch)
     idx = batch_indices(key, run.labels.shape[0], config.batch_size)
     t_epoch = time.perf_counter()
+    noise = noise_key(state.key_data, epoch) if run.stochastic else None
     params, opt_state, losses, aux = run.epoch(
-        state.params, state.opt_state, run.features, run.labels, idx
+        state.params, state.opt_state, run.features, run.labels, idx, noise
     )
     losses = np.asarray(losses)
     epoch_time = time.perf_counter() - t_epoch
@@ -292,7 +407,8 @@ def run_epoch(
             f"training loss became {losses[~np.isfinite(losses)][0]} in epoch {epoch + 1}; "
             "lower the learning rate or check the inputs"
         )
-    test = _evaluate_loss(run.loss, params, test_data, config.eval_batch_size)
+    evaluation = noise_key(state.key_data, -1) if run.stochastic else None
+    test = _evaluate_loss(run.loss, params, test_data, config.eval_batch_size, evaluation)
     train_dropped = int(np.sum(np.asarray(aux.get("dropped_events", 0))))
     _warn_dropped(f"epoch {epoch + 1} (train)", train_dropped, bar)
     _warn_dropped(f"epoch {epoch + 1} (test)", test["dropped_events"], bar)
@@ -332,11 +448,15 @@ def finish(
     ``wall_time_s()`` gives the run's total wall time so far.
     """
     params = state.params
-    predictions = _evaluate_predictions(run.evaluate, params, test_data, config.eval_batch_size)
+    evaluation = noise_key(state.key_data, -1) if model.stochastic else None
+    predictions = _evaluate_predictions(
+        run.evaluate, params, test_data, config.eval_batch_size, evaluation
+    )
     rasters = {}
     if model.record is not None and config.n_raster_samples > 0:
         n = min(config.n_raster_samples, len(test_data))
-        rasters = model.record(params, jnp.asarray(test_data.features[:n]))
+        record = _with_key(model.record, evaluation, 0)
+        rasters = record(params, jnp.asarray(test_data.features[:n]))
     wall = wall_time_s()
     results.write_final(
         output,
@@ -363,6 +483,7 @@ def train(
     task: str,
     task_config: dict[str, Any] | None = None,
     resume: bool = False,
+    resume_previous: bool = False,
     progress: bool = True,
     on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
 ) -> RunResult:
@@ -370,15 +491,35 @@ def train(
 
     With ``resume=True``, ``output`` must hold a checkpoint of a run with the same task,
     task config and train config; training continues after its last completed epoch and
-    ends with exactly the parameters an uninterrupted run would have.
+    ends with exactly the parameters an uninterrupted run would have. ``resume_previous=True``
+    (with ``resume``) continues from the checkpoint before the last one instead, for when
+    ``checkpoint.npz`` is damaged (see :func:`restore_or_init`); the result is the same.
 
     ``on_epoch_end(epoch, record)``, if given, is called after each epoch's checkpoint and
     metrics are written, with the 1-based epoch number and (a copy of) its history record.
+
+    Raises:
+        TrainingInterrupted: Ctrl-C (SIGINT) came during the epochs; the run stopped after
+            the epoch in progress was completed and saved (:func:`stop_on_sigint`).
+        results.ResultsError: the output folder or checkpoint cannot be used, or a result
+            file cannot be written (the message names it).
     """
     output = Path(output)
     task_config = dict(task_config or {})
     full_config = {"task": task, "train": asdict(config), "task_config": task_config}
-    state = restore_or_init(model, optimizer, train_data, config, output, full_config, resume)
+    if model.check_data is not None:  # once per data set, before any work
+        model.check_data(train_data.features, "training features")
+        model.check_data(test_data.features, "test features")
+    state = restore_or_init(
+        model,
+        optimizer,
+        train_data,
+        config,
+        output,
+        full_config,
+        resume,
+        resume_previous=resume_previous,
+    )
     run = compile_run(model, optimizer, train_data, config, state)
     run_start = time.perf_counter()
 
@@ -394,16 +535,20 @@ def train(
         disable=not progress,
         dynamic_ncols=True,
     )
-    for epoch in bar:
-        state.params, state.opt_state, record = run_epoch(run, state, epoch, test_data, config, bar)
-        state.history.append(record)
-        wall = wall_time_s()
-        tree = (state.params, state.opt_state)
-        results.save_checkpoint(output, full_config, tree, state.history, wall)
-        results.write_metrics(
-            output, full_config, state.history, wall, run.compile_time_s, completed=False
-        )
-        if on_epoch_end is not None:
-            on_epoch_end(epoch + 1, dict(record))
-    bar.close()
+    with bar, stop_on_sigint() as stop_requested:
+        for epoch in bar:
+            state.params, state.opt_state, record = run_epoch(
+                run, state, epoch, test_data, config, bar
+            )
+            state.history.append(record)
+            wall = wall_time_s()
+            tree = (state.params, state.opt_state)
+            results.save_checkpoint(output, full_config, tree, state.history, wall)
+            results.write_metrics(
+                output, full_config, state.history, wall, run.compile_time_s, completed=False
+            )
+            if on_epoch_end is not None:
+                on_epoch_end(epoch + 1, dict(record))
+            if stop_requested.is_set():
+                raise TrainingInterrupted(epoch + 1, config.epochs, output)
     return finish(model, run, state, test_data, config, output, full_config, wall_time_s)

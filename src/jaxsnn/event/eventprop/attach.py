@@ -28,7 +28,8 @@ Array = jnp.ndarray
 Backward = Callable[..., AdjointGradients]
 #: a source of forward spikes with the signature of ``simulate_population`` (without
 #: ``differentiable``): ``(input_weights, recurrent_weights, params, inputs, t_max,
-#: max_events, plan) -> Spikes``; its arguments carry no gradient
+#: max_events, plan) -> Spikes``; its arguments carry no gradient. A random source (a mock
+#: chip's jitter) also takes ``key=``, passed on from the layer's ``apply(..., key=key)``.
 SpikeSource = Callable[..., Spikes]
 
 
@@ -127,9 +128,11 @@ def software_forward(
     t_max: ArrayLike,
     max_events: int,
     plan: SolverPlan,
+    key: jax.Array | None = None,
 ) -> Spikes:
     """The default :data:`SpikeSource`: the event simulation without its derivative-only
-    terms, stopping at the last event (``simulate_population(..., differentiable=False)``)."""
+    terms, stopping at the last event (``simulate_population(..., differentiable=False)``);
+    deterministic, so ``key`` is not used."""
     return simulate_population(
         input_weights,
         recurrent_weights,
@@ -151,11 +154,13 @@ def eventprop_population(
     max_events: int,
     plan: SolverPlan | None = None,
     forward: SpikeSource | None = None,
+    key: jax.Array | None = None,
 ) -> Spikes:
     """:func:`jaxsnn.event.step.simulate_population` with EventProp gradients.
 
     ``forward`` (default :func:`software_forward`) computes the spikes on gradient-stopped
-    copies of the arguments (nothing of it is kept for the backward pass but the spikes);
+    copies of the arguments (nothing of it is kept for the backward pass but the spikes;
+    ``key``, where given, goes to ``forward`` for its randomness);
     :func:`~jaxsnn.event.eventprop.scan.eventprop_backward` gives the gradients. Spikes lost to
     a full buffer (``dropped > 0``) make the gradient incomplete.
     """
@@ -166,7 +171,7 @@ def eventprop_population(
     frozen_w, frozen_rec, frozen_time = jax.lax.stop_gradient(
         (input_weights, recurrent_weights, inputs.time)
     )
-    outputs = forward(
+    arguments = (
         frozen_w,
         frozen_rec,
         _frozen(params),
@@ -175,6 +180,7 @@ def eventprop_population(
         max_events,
         plan,
     )
+    outputs = forward(*arguments) if key is None else forward(*arguments, key=key)
     return with_eventprop_gradient(
         input_weights, recurrent_weights, params, inputs, outputs, t_max, plan=plan
     )

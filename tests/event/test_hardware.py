@@ -1,0 +1,320 @@
+"""The hardware layer: the mapping, each artifact of the mock chip, and the mock against the
+software simulation with every artifact off."""
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxsnn.event.hardware import (
+    CLOCK_PERIOD,
+    INPUT,
+    Artifacts,
+    MockBackend,
+    NetworkMapping,
+    add_jitter,
+    cap_readout,
+    hardware_weights,
+    mismatched_parameters,
+    quantize_times,
+    quantize_weights,
+    synapse_rows,
+)
+from jaxsnn.event.leaky_integrate_and_fire import LIF, HardwareRecurrentLIF, RecurrentLIF
+from jaxsnn.event.step import simulate_population
+from jaxsnn.event.tasks.hardware import yinyang_mock
+from jaxsnn.event.types import Spikes, sort_spikes
+from jaxsnn.neuron import LIFParameters
+
+TAU_SYN, TAU_MEM = 6e-6, 12e-6
+T_MAX = 10 * TAU_SYN
+ONCE = LIFParameters(tau_mem=TAU_MEM, tau_syn=TAU_SYN, t_refrac=2 * T_MAX)
+
+
+def layered_network(seed, sizes=(10, 3), n_inputs=5):
+    mapping = NetworkMapping.layered(n_inputs, list(sizes))
+    rng = np.random.default_rng(seed)
+    weights = {
+        key: rng.normal(3.0 / shape[0], 1.5 / np.sqrt(shape[0]), shape) * 4.0
+        for key, shape in mapping.weight_shapes().items()
+    }
+    return mapping, weights
+
+
+def input_spikes(seed, n_inputs=5, n_spikes=8, dtype=jnp.float64):
+    rng = np.random.default_rng(seed)
+    times = np.sort(rng.uniform(0.0, 3 * TAU_SYN, n_spikes))
+    return Spikes(jnp.asarray(times, dtype), jnp.asarray(rng.integers(0, n_inputs, n_spikes)))
+
+
+# --- mapping ----------------------------------------------------------------------------------
+
+
+def test_mapping_places_populations_and_projections():
+    mapping, weights = layered_network(0)
+    weights = {key: w.astype(np.float32) for key, w in weights.items()}
+    assert mapping.populations == (("hidden", 10), ("output", 3))
+    assert mapping.projections == ((INPUT, "hidden"), ("hidden", "output"))
+    assert mapping.size == 13 and mapping.is_layered
+    assert mapping.neurons("output") == slice(10, 13)
+    w_in, w_rec = mapping.to_hardware(weights)
+    assert w_in.shape == (5, 13) and w_rec.shape == (13, 13)
+    np.testing.assert_array_equal(w_in[:, :10], weights[(INPUT, "hidden")])
+    np.testing.assert_array_equal(w_rec[:10, 10:], weights[("hidden", "output")])
+    assert np.count_nonzero(w_in[:, 10:]) == 0 and np.count_nonzero(w_rec[:, :10]) == 0
+    back = mapping.from_hardware(w_in, w_rec)
+    for key, value in weights.items():
+        np.testing.assert_array_equal(back[key], value)
+    mask_in, mask_rec = mapping.masks()
+    assert float(mask_in.sum()) == 50 and float(mask_rec.sum()) == 30
+
+
+def test_mapping_splits_recorded_spikes_per_population():
+    mapping, _ = layered_network(0)
+    recorded = Spikes(
+        jnp.array([1e-6, 2e-6, 2e-6, 3e-6, jnp.inf]), jnp.array([11, 0, 9, 12, -1]), jnp.int32(2)
+    )
+    split = mapping.split_spikes(recorded)
+    assert list(np.asarray(split["hidden"].idx)) == [0, 9, -1, -1, -1]
+    assert list(np.asarray(split["output"].idx)) == [1, 2, -1, -1, -1]
+    np.testing.assert_array_equal(split["output"].time[:2], recorded.time[jnp.array([0, 3])])
+    assert int(split["hidden"].dropped) == 2
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"populations": (("a", 400), ("b", 200))}, "chip has 512"),
+        ({"projections": (("a", INPUT),)}, "nothing projects into the input"),
+        ({"projections": ((INPUT, "c"),)}, "unknown target"),
+        ({"projections": (("c", "a"),)}, "unknown source"),
+        ({"populations": (("a", 3), ("a", 2))}, "unique"),
+        ({"populations": (("a", 0),)}, "at least one neuron"),
+        ({"n_inputs": 0}, "n_inputs"),
+    ],
+)
+def test_bad_mappings_are_clear_errors(kwargs, match):
+    arguments = {"n_inputs": 4, "populations": (("a", 3),), "projections": ((INPUT, "a"),)}
+    with pytest.raises(ValueError, match=match):
+        NetworkMapping(**{**arguments, **kwargs})
+
+
+def test_recurrent_projection_is_not_layered():
+    mapping = NetworkMapping(3, (("a", 4), ("b", 2)), ((INPUT, "a"), ("a", "b"), ("b", "a")))
+    assert not mapping.is_layered
+    with pytest.raises(ValueError, match="shape"):
+        mapping.to_hardware(
+            {(INPUT, "a"): np.ones((3, 4)), ("a", "b"): np.ones((4, 2)), ("b", "a"): np.ones(3)}
+        )
+
+
+def test_synapse_rows_split_sign():
+    rows, magnitude = synapse_rows(jnp.array([0, 0, 3]), jnp.array([5.0, -7.0, 0.0]))
+    assert list(np.asarray(rows)) == [0, 1, 6]
+    assert list(np.asarray(magnitude)) == [5.0, 7.0, 0.0]
+
+
+# --- artifacts --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bits", [4, 6])
+def test_weights_take_at_most_2_wmax_plus_1_values_and_saturate(bits):
+    w_max, scale = 2**bits - 1, 50.0
+    w = jnp.linspace(-3.0, 3.0, 20001)
+    q = np.asarray(quantize_weights(w, scale, bits))
+    assert len(np.unique(q)) == 2 * w_max + 1
+    assert q.max() == pytest.approx(w_max / scale) and q.min() == pytest.approx(-w_max / scale)
+    inside = np.abs(np.asarray(w)) < w_max / scale
+    assert np.max(np.abs(q[inside] - np.asarray(w)[inside])) <= 0.5 / scale * (1 + 1e-5)
+    integers = np.asarray(hardware_weights(w, scale, bits))
+    np.testing.assert_array_equal(integers, np.round(integers))
+
+
+def test_read_out_times_are_multiples_of_the_clock():
+    with jax.enable_x64(True):
+        times = jnp.sort(jax.random.uniform(jax.random.PRNGKey(0), (50,), maxval=T_MAX))
+        spikes = Spikes(jnp.concatenate([times, jnp.full(3, jnp.inf)]), jnp.arange(53) % 7)
+        spikes = spikes._replace(idx=jnp.where(jnp.isfinite(spikes.time), spikes.idx, -1))
+        read = quantize_times(spikes)
+        cycles = np.asarray(read.time[:50]) / CLOCK_PERIOD
+        np.testing.assert_allclose(cycles, np.round(cycles), rtol=0, atol=1e-6)
+        assert np.all(np.asarray(read.time[:50]) <= np.asarray(times))
+        assert np.all(np.asarray(times) - np.asarray(read.time[:50]) < CLOCK_PERIOD)
+        assert np.all(np.isinf(read.time[50:])) and np.all(np.diff(cycles) >= 0)
+
+
+def test_jitter_has_the_requested_sigma_and_bias():
+    with jax.enable_x64(True):
+        n = 20000
+        times = jnp.full((n,), 30e-6)
+        spikes = Spikes(times, jnp.zeros(n, jnp.int32))
+        sigma, bias = 1e-7, 2e-7
+        jittered = add_jitter(spikes, jax.random.PRNGKey(3), sigma, bias)
+        shift = np.asarray(jittered.time) - 30e-6
+        assert abs(shift.mean() - bias) < 4 * sigma / np.sqrt(n)
+        assert abs(shift.std() / sigma - 1.0) < 0.03
+        assert np.all(np.diff(np.asarray(jittered.time)) >= 0)  # re-sorted
+        again = add_jitter(spikes, jax.random.PRNGKey(4), sigma, bias)
+        assert not np.array_equal(again.time, jittered.time)  # trial to trial
+
+
+def test_mismatch_is_fixed_per_chip_and_differs_between_chips():
+    a = mismatched_parameters(ONCE, 512, 1, 0.05, 0.05, 0.05)
+    b = mismatched_parameters(ONCE, 512, 1, 0.05, 0.05, 0.05)
+    c = mismatched_parameters(ONCE, 512, 2, 0.05, 0.05, 0.05)
+    for field in ("tau_mem", "tau_syn", "v_th"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+        assert not np.array_equal(getattr(a, field), getattr(c, field))
+    spread = np.asarray(a.tau_mem) / TAU_MEM - 1.0
+    assert abs(spread.std() - 0.05) < 0.01 and abs(spread.mean()) < 0.01
+    assert np.all(np.asarray(a.t_refrac) == 2 * T_MAX)
+
+
+def test_readout_cap_drops_and_counts():
+    spikes = Spikes(jnp.array([1.0, 2.0, 3.0, 4.0, jnp.inf]), jnp.array([0, 1, 2, 0, -1]))
+    capped = cap_readout(spikes, 2)
+    assert list(np.asarray(capped.idx)) == [0, 1, -1, -1, -1]
+    assert int(capped.dropped) == 2
+    assert int(cap_readout(spikes, 10).dropped) == 0
+
+
+# --- the mock against the software simulation ---------------------------------------------------
+
+
+@pytest.mark.parametrize("once", [True, False])
+def test_mock_with_every_artifact_off_is_the_software_simulation(once):
+    """Layer by layer (fast path, or stepping with several spikes per neuron) equals the
+    hardware population simulated event by event (float64)."""
+    params = ONCE if once else ONCE._replace(t_refrac=0.5 * TAU_SYN)
+    with jax.enable_x64(True):
+        mock_run = jax.jit(
+            lambda m, w_in, w_rec, inputs: m(w_in, w_rec, params, inputs, T_MAX, 100),
+            static_argnums=0,
+        )
+        software_run = jax.jit(
+            lambda w_in, w_rec, inputs: simulate_population(w_in, w_rec, params, inputs, T_MAX, 100)
+        )
+        for seed in range(3):
+            mapping, weights = layered_network(seed)
+            w_in, w_rec = mapping.to_hardware(weights)
+            inputs = input_spikes(seed)
+            mock = MockBackend(mapping, params, T_MAX, Artifacts.off())
+            got = mock_run(mock, w_in, w_rec, inputs)
+            ref = software_run(w_in, w_rec, inputs)
+            assert int(got.dropped) == 0 and int(ref.dropped) == 0
+            assert int(jnp.sum(ref.idx >= 0)) >= 5
+            np.testing.assert_array_equal(got.idx, ref.idx)
+            finite = np.isfinite(np.asarray(ref.time))
+            np.testing.assert_allclose(got.time[finite], ref.time[finite], rtol=1e-12)
+
+
+def test_mock_artifacts_change_spikes_as_configured():
+    with jax.enable_x64(True):
+        mapping, weights = layered_network(1)
+        w_in, w_rec = mapping.to_hardware(weights)
+        inputs = input_spikes(1)
+        key = jax.random.PRNGKey(0)
+        clocked = MockBackend(
+            mapping, ONCE, T_MAX, replace(Artifacts.off(), clock_period=CLOCK_PERIOD)
+        )
+        out = clocked(w_in, w_rec, ONCE, inputs, T_MAX, 13)
+        valid = np.asarray(out.idx) >= 0
+        cycles = np.asarray(out.time)[valid] / CLOCK_PERIOD
+        np.testing.assert_allclose(cycles, np.round(cycles), atol=1e-6)
+        default = MockBackend(mapping, ONCE, T_MAX)
+        with pytest.raises(ValueError, match="key"):
+            default(w_in, w_rec, ONCE, inputs, T_MAX, 13)
+        a = default(w_in, w_rec, ONCE, inputs, T_MAX, 13, key=key)
+        b = default(w_in, w_rec, ONCE, inputs, T_MAX, 13, key=jax.random.PRNGKey(1))
+        assert not np.array_equal(a.time, b.time)  # jitter differs from trial to trial
+        run = default.run(w_in, w_rec, jax.tree.map(lambda x: x[None], inputs), key)
+        assert run.spikes.time.shape == (1, 13)
+        assert set(run.diagnostics) == {"hidden_spikes", "output_spikes"}
+        unsorted = sort_spikes(run.spikes.time[0], run.spikes.idx[0])
+        np.testing.assert_array_equal(unsorted.time, run.spikes.time[0])
+
+
+# --- hardware in the loop -----------------------------------------------------------------------
+
+
+def weighted_times(spikes, n):
+    c = jnp.linspace(0.5, 1.5, n)
+    valid = spikes.idx >= 0
+    return jnp.sum(jnp.where(valid, spikes.time * c[jnp.maximum(spikes.idx, 0)], 0.0)) / TAU_SYN
+
+
+def test_in_the_loop_gradients_with_every_artifact_off_equal_software_eventprop():
+    """All artifacts off: HardwareRecurrentLIF on the mock gives the software population's
+    spikes and EventProp gradient (float64, 1e-10)."""
+    with jax.enable_x64(True):
+        mapping, weights = layered_network(2)
+        w = dict(
+            zip(("input_weights", "recurrent_weights"), mapping.to_hardware(weights), strict=True)
+        )
+        inputs = input_spikes(2)
+        mock = MockBackend(mapping, ONCE, T_MAX, Artifacts.off())
+        in_the_loop = HardwareRecurrentLIF(13, ONCE, T_MAX, mock, max_events=13)
+        software = RecurrentLIF(13, ONCE, T_MAX, max_events=13, gradient="eventprop")
+
+        def gradient(layer):
+            return jax.jit(jax.grad(lambda w: weighted_times(layer.apply(w, inputs), 13)))(w)
+
+        g_hw, g_sw = gradient(in_the_loop), gradient(software)
+        for name in w:
+            scale = float(np.max(np.abs(g_sw[name])))
+            assert scale > 0
+            np.testing.assert_allclose(g_hw[name], g_sw[name], rtol=1e-10, atol=1e-10 * scale)
+        with pytest.raises(ValueError, match="population size"):
+            HardwareRecurrentLIF(12, ONCE, T_MAX, mock)
+
+
+def test_clock_ties_give_finite_gradients_equal_to_finite_differences():
+    """Read-out times on the 8 ns clock make exact ties routine: inputs on the clock (with
+    simultaneous spikes) give finite EventProp gradients that equal central finite
+    differences of the software model fed those clocked spikes (float64)."""
+    with jax.enable_x64(True):
+        rng = np.random.default_rng(7)
+        cycles = np.sort(rng.integers(0, 2000, 10))
+        cycles[3] = cycles[2]  # a tie between two inputs
+        cycles[7] = cycles[6]
+        inputs = Spikes(jnp.asarray(cycles * CLOCK_PERIOD), jnp.asarray(rng.integers(0, 4, 10)))
+        layer = LIF(5, ONCE._replace(t_refrac=0.0), T_MAX, max_events=20, gradient="eventprop")
+        w = {"weights": jnp.asarray(rng.normal(1.5, 1.0, (4, 5)))}
+
+        def loss(w):
+            return weighted_times(layer.apply(w, inputs), 5)
+
+        grad = np.asarray(jax.jit(jax.grad(loss))(w)["weights"])
+        assert np.all(np.isfinite(grad)) and np.max(np.abs(grad)) > 0
+        f = jax.jit(loss)
+        step = 1e-7
+        for _ in range(3):
+            d = {"weights": jnp.asarray(rng.normal(size=(4, 5)))}
+            plus = f(jax.tree.map(lambda a, b: a + step * b, w, d))
+            minus = f(jax.tree.map(lambda a, b: a - step * b, w, d))
+            fd = (float(plus) - float(minus)) / (2 * step)
+            np.testing.assert_allclose(np.vdot(grad, d["weights"]), fd, rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_mock_task_trains_and_chip_task_fails_cleanly(tmp_path):
+    out = tmp_path / "mock"
+    metrics = yinyang_mock.main(
+        ["--epochs", "2", "--hidden", "20", "--output", str(out), "--quiet"]
+    )
+    assert metrics["completed"] and metrics["test_accuracy"] > 0.45  # chance is 1/3
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["config"]["task_config"]["jitter"] == 1e-7
+    chip = subprocess.run(
+        [sys.executable, "-m", "jaxsnn.event.tasks.hardware.yinyang", "--epochs", "1"],
+        capture_output=True,
+        text=True,
+    )
+    assert chip.returncode == 2
+    assert "Traceback" not in chip.stderr and len(chip.stderr.strip().splitlines()) == 1
+    assert "pynn_brainscales" in chip.stderr and "yinyang_mock" in chip.stderr
