@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import toy_task
 
 from jaxsnn.training import harness, results
 
@@ -47,16 +48,6 @@ def wait_for_sigint(epoch, record):
 harness.train = functools.partial(harness.train, on_epoch_end=wait_for_sigint)
 toy_task.main(sys.argv[1:])
 """
-
-
-def toy_module():
-    """``tests/toy_task.py`` as a module (it is a script, not part of a package)."""
-    sys.path.insert(0, str(TOY.parent))
-    try:
-        import toy_task
-    finally:
-        sys.path.remove(str(TOY.parent))
-    return toy_task
 
 
 def run_inprocess(main, argv, capsys):
@@ -118,7 +109,7 @@ def test_ctrl_c_stops_after_the_epoch_and_the_printed_command_resumes(tmp_path):
     assert "after 3 epochs" in resumed.stdout
 
     reference = tmp_path / "reference"
-    toy_module().main(["--quiet", *args[:-1], str(reference)])
+    toy_task.main(["--quiet", *args[:-1], str(reference)])
     final, expected = results.load_params(out), results.load_params(reference)
     assert final.keys() == expected.keys()
     for name in final:
@@ -146,7 +137,7 @@ def test_second_ctrl_c_interrupts_at_once_and_the_handler_is_restored(
     monkeypatch.setattr(harness, "train", functools.partial(harness.train, on_epoch_end=two_ctrl_c))
     out = tmp_path / "run"
     argv = ["--quiet", "--epochs", "3", "--output", str(out)]
-    status, _, err = run_inprocess(toy_module().main, argv, capsys)
+    status, _, err = run_inprocess(toy_task.main, argv, capsys)
     assert status == 130
     line = last_line(err)
     assert line.startswith("toy-perceptron: interrupted by Ctrl-C; epoch 1 is saved; resume with:")
@@ -174,7 +165,7 @@ def test_output_under_a_regular_file(tmp_path, capsys):
         (plain / "run", f"--output {plain / 'run'}: {plain} is a file, not a folder"),
         (plain, f"--output {plain} exists and is not a folder"),
     ]:
-        status, _, err = run_inprocess(toy_module().main, ["--output", str(output)], capsys)
+        status, _, err = run_inprocess(toy_task.main, ["--output", str(output)], capsys)
         assert status == 2
         assert last_line(err) == f"toy-perceptron: error: {problem}"
         assert len(err.strip().splitlines()) == 1
@@ -183,7 +174,7 @@ def test_output_under_a_regular_file(tmp_path, capsys):
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
 def test_output_that_cannot_be_created(capsys):
     output = "/proc/jaxsnn-cannot-exist/run"
-    status, _, err = run_inprocess(toy_module().main, ["--output", output], capsys)
+    status, _, err = run_inprocess(toy_task.main, ["--output", output], capsys)
     assert status == 2
     line = last_line(err)
     assert line.startswith(f"toy-perceptron: error: --output {output}: cannot create the folder")
@@ -194,7 +185,7 @@ def test_a_result_file_that_cannot_be_written(tmp_path, capsys):
     (out / results.PREDICTIONS).mkdir(parents=True)  # a folder where the file must go
     before = signal.getsignal(signal.SIGINT)
     argv = ["--quiet", "--epochs", "2", "--output", str(out)]
-    status, _, err = run_inprocess(toy_module().main, argv, capsys)
+    status, _, err = run_inprocess(toy_task.main, argv, capsys)
     assert status == 2
     line = last_line(err)
     assert line.startswith(
@@ -208,9 +199,9 @@ def test_a_result_file_that_cannot_be_written(tmp_path, capsys):
 
 def test_resume_options_exclude_each_other_and_are_documented(tmp_path, capsys):
     argv = ["--resume", str(tmp_path), "--resume-previous", str(tmp_path)]
-    status, _, err = run_inprocess(toy_module().main, argv, capsys)
+    status, _, err = run_inprocess(toy_task.main, argv, capsys)
     assert status == 2
     assert "not allowed with argument" in last_line(err)
-    status, out, _ = run_inprocess(toy_module().main, ["--help"], capsys)
+    status, out, _ = run_inprocess(toy_task.main, ["--help"], capsys)
     assert status == 0
     assert "--resume-previous DIR" in out and "checkpoint.previous.npz" in out

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import toy_task
 
 from jaxsnn.training import io, results
 
@@ -48,21 +49,11 @@ def foreign(path):
 DAMAGES = {"truncated": truncated, "empty": empty, "random": random_bytes, "foreign": foreign}
 
 
-def toy_module():
-    """``tests/toy_task.py`` as a module (it is a script, not part of a package)."""
-    sys.path.insert(0, str(TOY.parent))
-    try:
-        import toy_task
-    finally:
-        sys.path.remove(str(TOY.parent))
-    return toy_task
-
-
 def run_toy_inprocess(argv, capsys):
     """``python tests/toy_task.py ARGV`` in this process: ``(exit status, stdout, stderr)``."""
     capsys.readouterr()
     try:
-        toy_module().main(["--quiet", *argv])
+        toy_task.main(["--quiet", *argv])
         status = 0
     except SystemExit as stop:
         status = stop.code
@@ -74,7 +65,7 @@ def run_toy_inprocess(argv, capsys):
 def toy_run(tmp_path_factory):
     """A finished 3-epoch toy run (checkpoint: epoch 3, previous checkpoint: epoch 2)."""
     out = tmp_path_factory.mktemp("robust") / "run"
-    toy_module().main(["--quiet", "--epochs", "3", "--seed", "5", "--output", str(out)])
+    toy_task.main(["--quiet", "--epochs", "3", "--seed", "5", "--output", str(out)])
     return out
 
 
@@ -206,7 +197,7 @@ def test_load_params_of_a_damaged_file_names_it(kind, toy_run, tmp_path):
 
     run = copy_run(toy_run, tmp_path)
     DAMAGES[kind](run / results.PARAMS)
-    template = toy_module().init(jax.random.PRNGKey(0))
+    template = toy_task.init(jax.random.PRNGKey(0))
     with pytest.raises(results.DamagedFileError) as error:
         results.load_params(run, template)  # a foreign file may be another network's
     assert str(error.value).startswith(f"{run / 'params.npz'} ")
@@ -225,7 +216,7 @@ def test_load_params_missing_or_of_another_network(toy_run, tmp_path):
         results.load_params(tmp_path)
     with pytest.raises(results.DamagedFileError, match="does not fit the given network"):
         results.load_params(toy_run, {"w": jnp.zeros(3)})
-    params = results.load_params(toy_run, toy_module().init(jax.random.PRNGKey(0)))
+    params = results.load_params(toy_run, toy_task.init(jax.random.PRNGKey(0)))
     assert params["out"]["w"].shape == (16, 3)
     io.save_arrays(tmp_path / results.PARAMS, {"name": np.array("text")})
     with pytest.raises(results.DamagedFileError, match="holds no numeric array"):
