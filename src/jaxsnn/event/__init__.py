@@ -10,7 +10,9 @@
 * :mod:`jaxsnn.event.leaky_integrate_and_fire` -- init/apply layers ``LIF``,
   ``RecurrentLIF``, ``TTFSLIF`` (and their EventProp aliases ``EventPropLIF``,
   ``RecurrentEventPropLIF``, ``EventPropTTFSLIF``);
+* :mod:`jaxsnn.event.checks` -- checks of input spikes and weights (eager, or ``checked``);
 * :mod:`jaxsnn.event.models` -- networks shared by tasks (the first-spike classifier);
+* :mod:`jaxsnn.event.hardware` -- BrainScaleS-2: mapping, artifacts, mock, chip backend;
 * :func:`simulate` -- a validated plain-array entry point for one sample.
 """
 
