@@ -43,6 +43,7 @@ def test_ruff_clean():
     assert fmt.returncode == 0, fmt.stdout
 
 
+@pytest.mark.slow
 def test_readme_python_examples_run():
     readme = (ROOT / "README.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)

@@ -67,6 +67,7 @@ def last_line(err):
     return err.strip().splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_after_the_epoch_and_the_printed_command_resumes(tmp_path):
     out, marker = tmp_path / "run", tmp_path / "sigint-sent"
     script = tmp_path / "toy_waiting.py"

@@ -24,6 +24,7 @@ commands:
   plot DIR [DIR ...]       draw the figures of saved runs into DIR/plots/
   train TASK [options]     train a task (same options as python -m <module>; see --help)
   tasks                    list the tasks and whether they are available
+  export-nir DIR FILE      write the network of a Yin-Yang event result folder as a NIR file
 """
 
 
@@ -37,6 +38,42 @@ def _available_tasks() -> dict[str, bool]:
         except ModuleNotFoundError:
             available[name] = False
     return available
+
+
+def _export_nir(args: Sequence[str]) -> int:
+    """``jaxsnn export-nir DIR FILE``: the trained network of a Yin-Yang event result folder
+    (yinyang-analytical, yinyang-event-prop with or without --recurrent) as a NIR file.
+    Exit status 0 written, 2 a folder or file that cannot be used or no package ``nir``
+    (one line on stderr, never a traceback); warnings (what other NIR readers ignore) are
+    printed as one line each."""
+    import warnings
+
+    prog = "jaxsnn export-nir"
+    if len(args) == 1 and args[0] in ("-h", "--help"):
+        print(f"usage: {prog} RESULT_DIR FILE.nir")
+        return 0
+    if len(args) != 2 or any(arg.startswith("-") for arg in args):
+        print(f"{prog}: error: expected RESULT_DIR FILE.nir, got {list(args)}", file=sys.stderr)
+        return 2
+    from jaxsnn.event import nir as nir_io
+
+    folder, path = args
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            graph = nir_io.export_result(folder, path)
+    except (nir_io.MissingNIRError, ValueError) as error:
+        print(f"{prog}: error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 2
+    for warning in caught:
+        print(f"{prog}: warning: {warning.message}", file=sys.stderr)
+    sizes = " -> ".join(
+        str(int(node.input_type["input"][0]))
+        for name, node in graph.nodes.items()
+        if name.startswith("lif_") or name == "input"
+    )
+    print(f"{prog}: wrote {path} (neurons: {sizes})")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -61,6 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     note = f"   (needs the BrainScaleS-2 software stack: {missing} is missing)"
             print(f"{name:22s} python -m {TASKS[name]}{note}")
         return 0
+    if command == "export-nir":
+        return _export_nir(rest)
     if command == "train":
         if not rest or rest[0].startswith("-"):
             print("jaxsnn train: error: name a task: " + ", ".join(TASKS), file=sys.stderr)

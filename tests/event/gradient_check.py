@@ -39,27 +39,42 @@ def input_spikes(seed, n_in, n_spikes):
     return Spikes(jnp.asarray(times), jnp.asarray(rng.integers(0, n_in, n_spikes), jnp.int32))
 
 
-def assert_gradient_matches_finite_differences(loss, weights, seed=0, n_directions=3):
+def loss_and_gradient(loss):
+    """``loss`` (returning ``(value, count)``) and its gradient as ONE jitted program:
+    ``((value, count), grad)``; the finite-difference evaluations reuse it (one compile)."""
+    return jax.jit(jax.value_and_grad(loss, has_aux=True))
+
+
+def assert_gradient_matches_finite_differences(
+    loss, weights, seed=0, n_directions=3, compiled=None
+):
     """Directional derivatives along random directions; skip those that change spike counts.
 
-    Perturbations are done in numpy so that only the loss and its gradient get compiled.
+    Perturbations are done in numpy; ``compiled`` (default ``loss_and_gradient(loss)``) gives
+    the gradient and every loss value, so only one program is compiled.
     """
-    loss = jax.jit(loss)
+    compiled = loss_and_gradient(loss) if compiled is None else compiled
+
+    def value(w):
+        (f, n), _ = compiled(w)
+        return float(f), int(n)
+
     weights = jax.tree.map(np.asarray, weights)
-    grad = jax.tree.map(np.asarray, jax.jit(jax.grad(lambda w: loss(w)[0]))(weights))
+    (_, count), grad = compiled(weights)
+    grad = jax.tree.map(np.asarray, grad)
     assert all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grad))
-    _, count = loss(weights)
-    assert int(count) >= 3
+    count = int(count)
+    assert count >= 3
     rng = np.random.default_rng(seed)
     checked = 0
     for _ in range(4 * n_directions):
         direction = jax.tree.map(lambda w: rng.normal(size=w.shape), weights)
         plus = jax.tree.map(lambda w, d: w + STEP * d, weights, direction)
         minus = jax.tree.map(lambda w, d: w - STEP * d, weights, direction)
-        (f_plus, n_plus), (f_minus, n_minus) = loss(plus), loss(minus)
-        if int(n_plus) != int(count) or int(n_minus) != int(count):
+        (f_plus, n_plus), (f_minus, n_minus) = value(plus), value(minus)
+        if n_plus != count or n_minus != count:
             continue
-        fd = (float(f_plus) - float(f_minus)) / (2 * STEP)
+        fd = (f_plus - f_minus) / (2 * STEP)
         analytic = sum(
             float(np.vdot(g, d))
             for g, d in zip(jax.tree.leaves(grad), jax.tree.leaves(direction), strict=True)

@@ -349,6 +349,7 @@ class CompiledImplicit:
         return _first_spikes(*args)
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None)
 @given(case=spike_lists(), name=st.sampled_from(list(LAYERS)))
 def test_layers_property(case, name):

@@ -16,6 +16,7 @@ from gradient_check import (
     init_numpy,
     input_spikes,
     lif_params,
+    loss_and_gradient,
     weighted_times,
 )
 from lif_reference import TAU_SYN
@@ -47,16 +48,21 @@ def spikes_per_neuron(spikes: Spikes, n: int) -> np.ndarray:
     return np.bincount(idx[idx >= 0], minlength=n)
 
 
-def assert_parity(analytical_loss, eventprop_loss, weights):
-    """Gradients of the two losses agree to ``PARITY_RTOL`` (of the largest entry)."""
+def assert_parity(analytical_loss, eventprop_loss, weights, finite_differences=False):
+    """Gradients of the two losses agree to ``PARITY_RTOL`` (of the largest entry); with
+    ``finite_differences`` the EventProp gradient is also checked against central finite
+    differences (reusing its compiled program)."""
     grad_a = jax.jit(jax.grad(lambda w: analytical_loss(w)[0]))(weights)
-    grad_e = jax.jit(jax.grad(lambda w: eventprop_loss(w)[0]))(weights)
+    eventprop = loss_and_gradient(eventprop_loss)
+    _, grad_e = eventprop(weights)
     for a, e in zip(jax.tree.leaves(grad_a), jax.tree.leaves(grad_e), strict=True):
         a, e = np.asarray(a), np.asarray(e)
         assert np.all(np.isfinite(e))
         scale = np.max(np.abs(a))
         assert scale > 0
         np.testing.assert_allclose(e, a, rtol=PARITY_RTOL, atol=PARITY_RTOL * scale)
+    if finite_differences:
+        assert_gradient_matches_finite_differences(eventprop_loss, weights, compiled=eventprop)
 
 
 @pytest.mark.parametrize(
@@ -76,8 +82,7 @@ def test_one_layer_several_spikes(ratio, t_refrac):
         def loss(layer):
             return lambda w: weighted_times(layer.apply(w, inputs), 5)
 
-        assert_parity(loss(analytical), loss(eventprop), weights)
-        assert_gradient_matches_finite_differences(loss(eventprop), weights)
+        assert_parity(loss(analytical), loss(eventprop), weights, finite_differences=True)
 
 
 @pytest.mark.parametrize("ratio", [1.0, 2.0, 1.37])
@@ -96,10 +101,10 @@ def test_recurrent_population(ratio):
         def loss(layer):
             return lambda w: weighted_times(layer.apply(w, inputs), 5)
 
-        assert_parity(loss(analytical), loss(eventprop), weights)
-        assert_gradient_matches_finite_differences(loss(eventprop), weights)
+        assert_parity(loss(analytical), loss(eventprop), weights, finite_differences=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n_layers", [2, 3])
 def test_feed_forward_stack(n_layers):
     """The adjoint of each layer's input spike times reaches the layer below."""
@@ -124,8 +129,7 @@ def test_feed_forward_stack(n_layers):
         def loss(network):
             return lambda w: weighted_times(network.apply(w, inputs), 3)
 
-        assert_parity(loss(analytical), loss(eventprop), weights)
-        assert_gradient_matches_finite_differences(loss(eventprop), weights)
+        assert_parity(loss(analytical), loss(eventprop), weights, finite_differences=True)
 
 
 @pytest.mark.parametrize("ratio", [1.0, 2.0, 1.37])
@@ -174,8 +178,7 @@ def test_first_spike_only_matches_ttfs_analytical(ratio):
         def loss(network, inputs=inputs):
             return lambda w: weighted_times(network.apply(w, inputs), 3)
 
-        assert_parity(loss(analytical), loss(eventprop), weights)
-        assert_gradient_matches_finite_differences(loss(eventprop), weights)
+        assert_parity(loss(analytical), loss(eventprop), weights, finite_differences=True)
 
 
 def test_closed_form_and_scan_backward_agree():
@@ -193,6 +196,7 @@ def test_closed_form_and_scan_backward_agree():
         np.testing.assert_allclose(closed.input_times, scan.input_times, rtol=1e-12, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_losses_through_eventprop_network():
     """Cross-entropy and target-time MSE of first output spikes: same gradient as analytical."""
     with jax.enable_x64(True):
@@ -329,6 +333,7 @@ def test_per_neuron_parameters():
         assert_parity(loss(analytical), loss(eventprop), weights)
 
 
+@pytest.mark.slow
 def test_refractory_beyond_t_max_needs_no_refractory_events():
     """With t_refrac >= t_max the scan skips refractory-end events; same gradients."""
     with jax.enable_x64(True):

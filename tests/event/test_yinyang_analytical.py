@@ -17,6 +17,7 @@ def model():
     return task.build_model({**task.DEFAULTS, "output_mean": 10.0})
 
 
+@pytest.mark.slow
 def test_one_gradient_step_moves_label_earlier_and_others_later(model):
     data = yinyang_split("test")
     with jax.enable_x64(True):
@@ -44,6 +45,7 @@ def test_one_gradient_step_moves_label_earlier_and_others_later(model):
             assert np.all(after[others] > times[n, others])
 
 
+@pytest.mark.slow
 def test_small_training_run_beats_chance(tmp_path):
     out = tmp_path / "run"
     metrics = task.main(

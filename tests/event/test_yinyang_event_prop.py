@@ -25,6 +25,7 @@ def loss_and_gradient(model, weights, features, labels):
     return float(loss), float(aux["accuracy"]), grads
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("recurrent", [False, True])
 def test_eventprop_task_matches_analytical_task(recurrent):
     """Float64: the EventProp network (feed-forward or the recurrent emulation) has the same
@@ -79,6 +80,7 @@ def test_hidden_default_depends_on_the_variant(argv, hidden):
     assert yinyang_event_prop.build(args)["task_config"] == {"hidden": hidden}
 
 
+@pytest.mark.slow
 def test_small_training_run_beats_chance(tmp_path):
     out = tmp_path / "run"
     args = ["--epochs", "3", "--hidden", "30", "--lr", "5e-3", "--output", str(out), "--quiet"]
@@ -91,6 +93,7 @@ def test_small_training_run_beats_chance(tmp_path):
         assert spikes["hidden/times"].shape[-1] == 30
 
 
+@pytest.mark.slow
 def test_small_recurrent_training_run_beats_chance(tmp_path):
     out = tmp_path / "run"
     args = ["--recurrent", "--epochs", "3", "--hidden", "30", "--lr", "5e-3"]

@@ -13,6 +13,7 @@
 * :mod:`jaxsnn.event.checks` -- checks of input spikes and weights (eager, or ``checked``);
 * :mod:`jaxsnn.event.models` -- networks shared by tasks (the first-spike classifier);
 * :mod:`jaxsnn.event.hardware` -- BrainScaleS-2: mapping, artifacts, mock, chip backend;
+* :mod:`jaxsnn.event.nir` -- NIR export and import (the optional package ``nir``);
 * :func:`simulate` -- a validated plain-array entry point for one sample.
 """
 

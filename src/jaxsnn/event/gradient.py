@@ -55,7 +55,11 @@ class GradientMethod(Protocol):
         max_events: int,
         plan: SolverPlan,
         key: jax.Array | None = None,
-    ) -> Spikes: ...
+    ) -> Spikes:
+        """Output spikes of a population simulated event by event
+        (:func:`jaxsnn.event.step.simulate_population`'s contract), differentiable with
+        respect to both weight matrices and ``inputs.time`` by this method's rule."""
+        ...
 
     def first_spikes(
         self,
@@ -64,7 +68,10 @@ class GradientMethod(Protocol):
         inputs: Spikes,
         t_max: ArrayLike,
         plan: SolverPlan,
-    ) -> Spikes: ...
+    ) -> Spikes:
+        """Each neuron's first output spike (:func:`jaxsnn.event.ttfs.ttfs_first_spikes`'s
+        contract), differentiable with respect to ``weights`` and ``inputs.time``."""
+        ...
 
 
 @dataclass(frozen=True)

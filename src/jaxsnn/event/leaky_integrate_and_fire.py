@@ -34,6 +34,7 @@ just reaches threshold from rest (``kappa``: :func:`jaxsnn.neuron.synaptic_kerne
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -44,7 +45,7 @@ from jax.typing import ArrayLike
 from jaxsnn.base import Layer, Shape
 from jaxsnn.event.checks import check_layer_input, mark_invalid
 from jaxsnn.event.gradient import EventProp, GradientMethod, as_gradient
-from jaxsnn.event.plan import solver_plan
+from jaxsnn.event.plan import SolverPlan, solver_plan
 from jaxsnn.event.types import Spikes
 from jaxsnn.neuron import LIFParameters, synaptic_kernel, validate_parameters
 from jaxsnn.numerics import log1p_ratio
@@ -109,6 +110,45 @@ def _feed_forward_init(n_hidden: int, params: LIFParameters, mean: float, std: f
     return init
 
 
+def compiled_population(
+    method: GradientMethod,
+    params: LIFParameters,
+    t_max: float,
+    max_events: int,
+    plan: SolverPlan,
+) -> Callable[..., Spikes]:
+    """``run(input_weights, recurrent_weights, spikes, key) -> Spikes``: the layer's
+    ``method.population`` as one ``jax.jit`` program, made once per layer.
+
+    The neuron parameters are arguments of the program (traced inside it; ``plan`` already
+    holds what their concrete values decide), so an ``apply`` called outside ``jit``
+    compiles once per input shape and is reused; inside ``jit``/``grad``/``vmap`` the
+    program is inlined into the caller's.
+    """
+
+    @jax.jit
+    def population(input_weights, recurrent_weights, params, spikes, key):
+        return method.population(
+            input_weights, recurrent_weights, params, spikes, t_max, max_events, plan, key
+        )
+
+    def run(input_weights, recurrent_weights, spikes, key=None):
+        return population(input_weights, recurrent_weights, params, spikes, key)
+
+    return run
+
+
+def compiled_first_spikes(method: GradientMethod, params: LIFParameters, t_max: float, plan) -> Any:
+    """``run(weights, spikes) -> Spikes``: ``method.first_spikes`` as one ``jax.jit`` program
+    per layer (as :func:`compiled_population`)."""
+
+    @jax.jit
+    def first_spikes(weights, params, spikes):
+        return method.first_spikes(weights, params, spikes, t_max, plan)
+
+    return lambda weights, spikes: first_spikes(weights, params, spikes)
+
+
 def LIF(
     n_hidden: int,
     params: LIFParameters,
@@ -131,13 +171,14 @@ def LIF(
     """
     _check_layer_args(n_hidden, params, t_max, max_events)
     max_events = 2 * n_hidden if max_events is None else int(max_events)
-    method, plan = as_gradient(gradient), solver_plan(params, t_max)
+    run = compiled_population(
+        as_gradient(gradient), params, t_max, max_events, solver_plan(params, t_max)
+    )
 
     def apply(layer_params: dict, spikes: Spikes, key: jax.Array | None = None, **_: Any) -> Spikes:
         weights = layer_params["weights"]
         spikes, valid = check_layer_input(spikes, {"weights": weights})
-        out = method.population(weights, None, params, spikes, t_max, max_events, plan, key)
-        return mark_invalid(out, valid, n_hidden)
+        return mark_invalid(run(weights, None, spikes, key), valid, n_hidden)
 
     return Layer(_feed_forward_init(n_hidden, params, weight_mean, weight_std), apply)
 
@@ -164,7 +205,9 @@ def RecurrentLIF(
     """
     _check_layer_args(n_hidden, params, t_max, max_events)
     max_events = 4 * n_hidden if max_events is None else int(max_events)
-    method, plan = as_gradient(gradient), solver_plan(params, t_max)
+    run = compiled_population(
+        as_gradient(gradient), params, t_max, max_events, solver_plan(params, t_max)
+    )
 
     def init(key: jax.Array, input_shape: Shape | int) -> tuple[Shape, dict]:
         key_in, key_rec = jax.random.split(key)
@@ -179,8 +222,7 @@ def RecurrentLIF(
         w_in, w_rec = layer_params["input_weights"], layer_params["recurrent_weights"]
         weights = {"input_weights": w_in, "recurrent_weights": w_rec}
         spikes, valid = check_layer_input(spikes, weights)
-        out = method.population(w_in, w_rec, params, spikes, t_max, max_events, plan, key)
-        return mark_invalid(out, valid, n_hidden)
+        return mark_invalid(run(w_in, w_rec, spikes, key), valid, n_hidden)
 
     return Layer(init, apply)
 
@@ -205,13 +247,12 @@ def TTFSLIF(
     forward).
     """
     _check_layer_args(n_hidden, params, t_max, None)
-    method, plan = as_gradient(gradient), solver_plan(params, t_max)
+    run = compiled_first_spikes(as_gradient(gradient), params, t_max, solver_plan(params, t_max))
 
     def apply(layer_params: dict, spikes: Spikes, **_: Any) -> Spikes:
         weights = layer_params["weights"]
         spikes, valid = check_layer_input(spikes, {"weights": weights})
-        out = method.first_spikes(weights, params, spikes, t_max, plan)
-        return mark_invalid(out, valid, n_hidden)
+        return mark_invalid(run(weights, spikes), valid, n_hidden)
 
     return Layer(_feed_forward_init(n_hidden, params, weight_mean, weight_std), apply)
 

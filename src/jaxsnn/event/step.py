@@ -322,7 +322,8 @@ def simulate_population(
     ``differentiable=False`` computes the same spikes for a forward pass whose gradient comes
     from elsewhere (EventProp): a ``lax.while_loop`` that stops as soon as no event is left
     before ``t_max`` (the ``lax.scan`` always runs all ``n_inputs + max_events`` steps, most of
-    them idle when the buffer is generous), without the terms that only carry derivatives.
+    them idle when the buffer is generous), without the terms that only carry derivatives;
+    after an overflow the same loop goes on counting (no separate :func:`count_overflow`).
     It cannot be differentiated in reverse mode (pass gradient-stopped arguments).
     """
     if plan is None:
@@ -347,10 +348,14 @@ def simulate_population(
         state, _ = jax.lax.scan(body, start, None, n_steps)
         pending = next_event(state, inputs, params, t_max, plan)
     else:
+        # one loop to the end: past a full buffer it goes on counting (as count_overflow
+        # does); every step is an input or a counted spike, the step bound is a safeguard
+        max_steps = n_steps + COUNT_LIMIT
 
         def due(carry):
-            _, event, steps = carry
-            return (steps < n_steps) & (event.is_crossing | event.is_input)
+            state, event, steps = carry
+            events_left = event.is_crossing | event.is_input
+            return events_left & (state.dropped < COUNT_LIMIT) & (steps < max_steps)
 
         def advance_to_next(carry):
             state, event, steps = carry
@@ -358,9 +363,10 @@ def simulate_population(
             return state, next_event(state, inputs, params, t_max, plan), steps + 1
 
         first = next_event(start, inputs, params, t_max, plan)
-        state, pending, _ = jax.lax.while_loop(
+        state, _, _ = jax.lax.while_loop(
             due, advance_to_next, (start, first, jnp.zeros((), jnp.int32))
         )
+        return Spikes(state.spikes.time, state.spikes.idx, upstream + state.dropped)
     dropped = count_overflow(
         state, pending, inputs, input_weights, recurrent_weights, params, t_max, plan
     )

@@ -24,6 +24,7 @@ the gradient is the software model's EventProp adjoint at the mock's spikes
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, NamedTuple
 
 import jax
@@ -181,13 +182,32 @@ class MockBackend:
         if self.artifacts.stochastic and key is None:
             raise ValueError("the mock's spike-time jitter needs a random key (key=...)")
         n_in, n = self.mapping.n_inputs, self.mapping.size
-        w_in = self._chip_weights(jnp.asarray(input_weights))
-        w_rec = self._chip_weights(jnp.asarray(recurrent_weights))
-        if w_in.shape != (n_in, n) or w_rec.shape != (n, n):
+        shapes = (np.shape(input_weights), np.shape(recurrent_weights))
+        if shapes != ((n_in, n), (n, n)):
             raise ValueError(
                 f"the mapped network needs input_weights {(n_in, n)} and recurrent_weights "
-                f"{(n, n)}, got {w_in.shape} and {w_rec.shape}"
+                f"{(n, n)}, got {shapes[0]} and {shapes[1]}"
             )
+        return self._compiled(input_weights, recurrent_weights, inputs, key, max_events)
+
+    @cached_property
+    def _compiled(self) -> Any:
+        """:meth:`_simulate` as one ``jax.jit`` program per backend (``max_events`` static):
+        a call outside ``jit`` compiles once per shape; inside ``jit`` it is inlined."""
+        return jax.jit(self._simulate, static_argnames="max_events")
+
+    def _simulate(
+        self,
+        input_weights: ArrayLike,
+        recurrent_weights: ArrayLike,
+        inputs: Spikes,
+        key: jax.Array | None,
+        max_events: int,
+    ) -> Spikes:
+        """The chip's run of :meth:`__call__` (arguments checked)."""
+        n = self.mapping.size
+        w_in = self._chip_weights(jnp.asarray(input_weights))
+        w_rec = self._chip_weights(jnp.asarray(recurrent_weights))
         chip = self.realised_parameters()
         dtype = jnp.result_type(w_in, inputs.time, float)
         # numpy values: concrete inside jit, so each population gets its fastest solvers
