@@ -11,6 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxsnn.event.eventprop import eventprop_backward
+from jaxsnn.event.eventprop.layered import layered_backward
 from jaxsnn.event.hardware import (
     CLOCK_PERIOD,
     INPUT,
@@ -25,7 +27,12 @@ from jaxsnn.event.hardware import (
     quantize_weights,
     synapse_rows,
 )
-from jaxsnn.event.leaky_integrate_and_fire import LIF, HardwareRecurrentLIF, RecurrentLIF
+from jaxsnn.event.leaky_integrate_and_fire import (
+    LIF,
+    HardwareRecurrentLIF,
+    RecurrentLIF,
+    hardware_gradient,
+)
 from jaxsnn.event.step import simulate_population
 from jaxsnn.event.tasks.hardware import yinyang_mock
 from jaxsnn.event.types import Spikes, sort_spikes
@@ -271,6 +278,37 @@ def test_in_the_loop_gradients_with_every_artifact_off_equal_software_eventprop(
             np.testing.assert_allclose(g_hw[name], g_sw[name], rtol=1e-10, atol=1e-10 * scale)
         with pytest.raises(ValueError, match="population size"):
             HardwareRecurrentLIF(12, ONCE, T_MAX, mock)
+
+
+def test_layered_backward_equals_the_event_scan_on_chip_spikes():
+    """The closed-form per-population adjoint of a layered hardware network (every neuron
+    spiking once) gives the event-by-event scan's gradients at the mock's spikes -- clocked
+    (a coarse 0.5 us clock, so that ties abound), jittered, 6-bit weights -- for three
+    layers (float64, 1e-10); HardwareRecurrentLIF takes it for such a mapping only."""
+    with jax.enable_x64(True):
+        mapping, weights = layered_network(1, sizes=(8, 6, 3))
+        w_in, w_rec = mapping.to_hardware({k: 1.5 * w for k, w in weights.items()})
+        inputs = input_spikes(4)
+        clock = 5e-7
+        inputs = Spikes(jnp.round(inputs.time / clock) * clock, inputs.idx)
+        mock = MockBackend(mapping, ONCE, T_MAX, replace(Artifacts(), clock_period=clock))
+        outputs = mock(w_in, w_rec, ONCE, inputs, T_MAX, mapping.size, key=jax.random.key(5))
+        fired = np.asarray(outputs.idx) >= 0
+        times = np.asarray(outputs.time)[fired]
+        assert len(np.unique(times)) < len(times)  # ties on the clock
+        counts = mapping.spike_counts(outputs)
+        assert all(int(c) > 0 for c in counts.values()), counts  # every population spikes
+        cotangent = jnp.asarray(np.random.default_rng(0).normal(size=mapping.size))
+        populations = [mapping.neurons(name) for name, _ in mapping.populations]
+        args = (w_in, w_rec, ONCE, inputs, outputs, cotangent, T_MAX)
+        layered = jax.jit(layered_backward(populations))(*args)
+        scan = jax.jit(eventprop_backward)(*args)
+        for a, b in zip(scan, layered, strict=True):
+            scale = float(np.max(np.abs(a)))
+            assert scale > 0
+            np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-10 * scale)
+        assert hardware_gradient(mock, ONCE, T_MAX).backward is not None
+        assert hardware_gradient(mock, ONCE._replace(t_refrac=0.0), T_MAX).backward is None
 
 
 def test_clock_ties_give_finite_gradients_equal_to_finite_differences():

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from jaxsnn.event.eventprop import eventprop_first_spikes, eventprop_population
-from jaxsnn.event.eventprop.attach import SpikeSource
+from jaxsnn.event.eventprop.attach import Backward, SpikeSource
 from jaxsnn.event.plan import SolverPlan
 from jaxsnn.event.step import simulate_population
 from jaxsnn.event.ttfs import ttfs_first_spikes
@@ -100,10 +100,14 @@ class EventProp:
 
     ``forward``: a :data:`~jaxsnn.event.eventprop.attach.SpikeSource` (the signature of
     ``simulate_population`` without ``differentiable``); ``None`` is the software simulation.
+    ``backward``: a :data:`~jaxsnn.event.eventprop.attach.Backward` for the population layers;
+    ``None`` is the event-by-event adjoint scan (a layered hardware network whose neurons
+    spike once takes :func:`~jaxsnn.event.eventprop.layered.layered_backward`).
     A first-spike layer computes its spikes by the fast path, so it takes no ``forward``.
     """
 
     forward: SpikeSource | None = None
+    backward: Backward | None = None
 
     def population(
         self, input_weights, recurrent_weights, params, inputs, t_max, max_events, plan, key=None
@@ -120,6 +124,7 @@ class EventProp:
             plan,
             self.forward,
             key,
+            self.backward,
         )
 
     def first_spikes(self, weights, params, inputs, t_max, plan):

@@ -44,11 +44,12 @@ from jax.typing import ArrayLike
 
 from jaxsnn.base import Layer, Shape
 from jaxsnn.event.checks import check_layer_input, mark_invalid
+from jaxsnn.event.eventprop.layered import layered_backward
 from jaxsnn.event.gradient import EventProp, GradientMethod, as_gradient
 from jaxsnn.event.plan import SolverPlan, solver_plan
 from jaxsnn.event.types import Spikes
 from jaxsnn.neuron import LIFParameters, synaptic_kernel, validate_parameters
-from jaxsnn.numerics import log1p_ratio
+from jaxsnn.numerics import concrete_values, log1p_ratio
 
 Array = jnp.ndarray
 
@@ -290,7 +291,11 @@ def HardwareRecurrentLIF(
     (:class:`~jaxsnn.event.hardware.MockBackend`, :class:`~jaxsnn.event.hardware.bss2.BSS2Backend`)
     for a population of ``n_hidden`` neurons (its mapping's size). ``apply(params, spikes,
     key=key)``: ``key`` for a backend with spike-time jitter. Exact ties (the chip's clock)
-    are handled as ties; nothing is added to separate them and no gradient is clipped.
+    are handled as ties; nothing is added to separate them and no gradient is clipped. A
+    layered mapping whose neurons spike at most once (``t_refrac >= t_max``) gets the
+    closed-form per-population adjoint
+    (:func:`~jaxsnn.event.eventprop.layered.layered_backward`), the same gradient as the
+    event-by-event scan at a fraction of its cost.
     """
     mapping = getattr(backend, "mapping", None)
     if mapping is not None and mapping.size != n_hidden:
@@ -306,5 +311,19 @@ def HardwareRecurrentLIF(
         weight_std,
         recurrent_mean,
         recurrent_std,
-        gradient=EventProp(forward=backend),
+        gradient=hardware_gradient(backend, params, t_max),
     )
+
+
+def hardware_gradient(backend: Any, params: LIFParameters, t_max: float) -> EventProp:
+    """``EventProp(forward=backend)`` with the cheapest exact backward pass for it: where the
+    backend's mapping is layered and every neuron spikes at most once (``t_refrac >= t_max``,
+    concrete), the per-population closed form
+    :func:`~jaxsnn.event.eventprop.layered.layered_backward`; otherwise the event scan."""
+    mapping = getattr(backend, "mapping", None)
+    t_refrac = concrete_values(params.t_refrac)
+    once = t_refrac is not None and bool(np.all(np.asarray(t_refrac) >= t_max))
+    if mapping is None or not mapping.is_layered or not once:
+        return EventProp(forward=backend)
+    populations = [mapping.neurons(name) for name, _ in mapping.populations]
+    return EventProp(forward=backend, backward=layered_backward(populations))

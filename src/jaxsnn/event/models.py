@@ -38,6 +38,7 @@ from jaxsnn.event.leaky_integrate_and_fire import (
     TTFSLIF,
     RecurrentLIF,
     draw_weights,
+    hardware_gradient,
     threshold_weight,
 )
 from jaxsnn.event.loss import first_spike_times, predict_first_spike, ttfs_cross_entropy
@@ -275,16 +276,18 @@ def recurrent_classifier(config: Config, forward: SpikeSource | None = None) -> 
     during training. ``forward``: where the population's spikes come from -- the software
     simulation (``None``) or a hardware backend (a :class:`~jaxsnn.event.hardware.MockBackend`
     of the same mapping, or the chip): hardware-in-the-loop training, with the gradient of the
-    software model's adjoint at the backend's spikes. A random backend (jitter) makes the
-    model ``stochastic``: the harness then passes a key per batch.
+    software model's adjoint at the backend's spikes (per population in closed form,
+    :func:`~jaxsnn.event.leaky_integrate_and_fire.hardware_gradient`). A random backend
+    (jitter) makes the model ``stochastic``: the harness then passes a key per batch.
     """
     t_max = config["t_max"]
     params = neuron_parameters(config)._replace(t_refrac=2.0 * t_max)
     mapping = classifier_mapping(config)
     if forward is not None and getattr(forward, "mapping", mapping) != mapping:
         raise ValueError(f"the backend's mapping {forward.mapping} is not the network's {mapping}")
+    gradient = EventProp() if forward is None else hardware_gradient(forward, params, t_max)
     population = RecurrentLIF(
-        mapping.size, params, t_max, max_events=mapping.size, gradient=EventProp(forward)
+        mapping.size, params, t_max, max_events=mapping.size, gradient=gradient
     )
     encoder = encoder_of(config)
     mask_in, mask_rec = mapping.masks()

@@ -87,6 +87,7 @@ def with_eventprop_gradient(
     t_max: ArrayLike,
     first_spike_only: bool = False,
     plan: SolverPlan | None = None,
+    backward: Backward | None = None,
 ) -> Spikes:
     """Return ``outputs`` unchanged, with gradients to the weights and input times by EventProp.
 
@@ -96,12 +97,14 @@ def with_eventprop_gradient(
     ``inputs.time`` (so to the layer below); ``params`` and ``outputs`` get none.
     ``first_spike_only`` selects :func:`~jaxsnn.event.eventprop.first_spike.first_spike_backward`
     (feed-forward, at most one spike per neuron) instead of
-    :func:`~jaxsnn.event.eventprop.scan.eventprop_backward`. ``plan`` defaults to
-    :func:`~jaxsnn.event.plan.solver_plan` of ``params`` and ``t_max``.
+    :func:`~jaxsnn.event.eventprop.scan.eventprop_backward`; ``backward``, where given, is
+    used instead (e.g. :func:`~jaxsnn.event.eventprop.layered.layered_backward`). ``plan``
+    defaults to :func:`~jaxsnn.event.plan.solver_plan` of ``params`` and ``t_max``.
     """
     if first_spike_only and recurrent_weights is not None:
         raise ValueError("first_spike_only needs a feed-forward layer (recurrent_weights=None)")
-    backward = first_spike_backward if first_spike_only else eventprop_backward
+    if backward is None:
+        backward = first_spike_backward if first_spike_only else eventprop_backward
     if plan is None:
         plan = solver_plan(params, t_max)
     dtype = jnp.result_type(input_weights, inputs.time, float)
@@ -155,14 +158,15 @@ def eventprop_population(
     plan: SolverPlan | None = None,
     forward: SpikeSource | None = None,
     key: jax.Array | None = None,
+    backward: Backward | None = None,
 ) -> Spikes:
     """:func:`jaxsnn.event.step.simulate_population` with EventProp gradients.
 
     ``forward`` (default :func:`software_forward`) computes the spikes on gradient-stopped
     copies of the arguments (nothing of it is kept for the backward pass but the spikes;
     ``key``, where given, goes to ``forward`` for its randomness);
-    :func:`~jaxsnn.event.eventprop.scan.eventprop_backward` gives the gradients. Spikes lost to
-    a full buffer (``dropped > 0``) make the gradient incomplete.
+    :func:`~jaxsnn.event.eventprop.scan.eventprop_backward` (or ``backward``) gives the
+    gradients. Spikes lost to a full buffer (``dropped > 0``) make the gradient incomplete.
     """
     if plan is None:
         plan = solver_plan(params, t_max)
@@ -182,7 +186,14 @@ def eventprop_population(
     )
     outputs = forward(*arguments) if key is None else forward(*arguments, key=key)
     return with_eventprop_gradient(
-        input_weights, recurrent_weights, params, inputs, outputs, t_max, plan=plan
+        input_weights,
+        recurrent_weights,
+        params,
+        inputs,
+        outputs,
+        t_max,
+        plan=plan,
+        backward=backward,
     )
 
 
