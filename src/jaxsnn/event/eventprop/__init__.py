@@ -49,12 +49,15 @@ The package is split by concern:
   in closed form for feed-forward layers whose neurons spike at most once
   (``lambda_n(t) = a_n (e^{-(t_n - t)/tau_mem}, k(t_n - t))`` before the spike), vectorised
   over inputs and neurons like the forward fast path;
-* :mod:`~jaxsnn.event.eventprop.attach` -- the ``jax.custom_vjp`` that attaches either backward
+* :mod:`~jaxsnn.event.eventprop.layered` -- :func:`layered_backward`, the first-spike closed
+  form applied population by population to a recurrent population that is a chain of
+  feed-forward layers (a layered hardware mapping), last population first;
+* :mod:`~jaxsnn.event.eventprop.attach` -- the ``jax.custom_vjp`` that attaches a backward
   pass to spikes that are given (:func:`with_eventprop_gradient`: from a simulation, a
   hardware backend or a mock), and :func:`eventprop_population` /
   :func:`eventprop_first_spikes`, which simulate and attach in one call.
 
-Both backward passes share one signature, ``(input_weights, recurrent_weights, params,
+All backward passes share one signature, ``(input_weights, recurrent_weights, params,
 inputs, outputs, time_cotangent, t_max, plan) -> AdjointGradients``. The neuron parameters
 get no gradient.
 """
@@ -66,6 +69,7 @@ from jaxsnn.event.eventprop.attach import (
 )
 from jaxsnn.event.eventprop.common import AdjointGradients
 from jaxsnn.event.eventprop.first_spike import first_spike_backward
+from jaxsnn.event.eventprop.layered import layered_backward
 from jaxsnn.event.eventprop.scan import currents_before, eventprop_backward
 
 __all__ = [
@@ -75,5 +79,6 @@ __all__ = [
     "eventprop_first_spikes",
     "eventprop_population",
     "first_spike_backward",
+    "layered_backward",
     "with_eventprop_gradient",
 ]
