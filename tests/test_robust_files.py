@@ -330,3 +330,14 @@ def test_plot_folder_that_cannot_be_written(toy_run, tmp_path, capsys):
     assert plot_main([str(run)]) == 2
     line = one_error_line(capsys.readouterr().err)
     assert line.startswith(f"jaxsnn plot: error: cannot write {run / 'plots'}: ")
+
+
+@pytest.mark.parametrize("cut", range(1, 40))
+def test_json_cut_anywhere_is_reported_as_truncated(cut, tmp_path):
+    """Wherever a write stops -- inside a key, a string value, a number, between items -- the
+    file is named as truncated, not as some other JSON error."""
+    text = json.dumps({"task": "toy", "config": {"name": "a string value"}, "x": [1.5, 2]})
+    path = tmp_path / "metrics.json"
+    path.write_text(text[:cut])
+    with pytest.raises(io.DamagedFileError, match="is truncated"):
+        io.load_json(path)

@@ -7,6 +7,9 @@ parsed options into a :class:`~jaxsnn.training.harness.Model`, an optimiser and 
     python -m jaxsnn.discrete.tasks.yinyang --epochs 30 --seed 1 --output runs/a
     python -m jaxsnn.discrete.tasks.yinyang --resume runs/a
     python -m jaxsnn.discrete.tasks.yinyang --resume-previous runs/a  # checkpoint.npz damaged
+    python -m jaxsnn.discrete.tasks.yinyang --devices 4  # each batch split over 4 devices
+    python -m jaxsnn.discrete.tasks.yinyang --coordinator 10.0.0.1:1234 --num-processes 2 \
+        --process-id 0  # on host A; the same with --process-id 1 on host B
 
 Exit status: 0 done; 1 training failed (a non-finite loss); 2 an option, folder or file
 cannot be used (one line on stderr names it); 130 stopped by Ctrl-C after a saved epoch (one
@@ -26,7 +29,20 @@ from typing import Any, NoReturn
 
 #: Options that steer where and how a run happens, not what is trained; they are not part
 #: of the saved configuration and may differ on --resume.
-RUN_OPTIONS = ("output", "resume", "resume_previous", "quiet", "verbose")
+RUN_OPTIONS = (
+    "output",
+    "resume",
+    "resume_previous",
+    "quiet",
+    "verbose",
+    "devices",
+    "coordinator",
+    "num_processes",
+    "process_id",
+)
+
+#: The options of a distributed run, which go together (all or none).
+MULTIHOST_OPTIONS = ("coordinator", "num_processes", "process_id")
 
 
 def _int_at_least(text: str, minimum: int) -> int:
@@ -49,6 +65,14 @@ def positive_int(text: str) -> int:
 def non_negative_int(text: str) -> int:
     """argparse type: an integer >= 0."""
     return _int_at_least(text, 0)
+
+
+def address(text: str) -> str:
+    """argparse type: ``HOST:PORT`` with a port in 1..65535 (e.g. ``10.0.0.1:1234``)."""
+    host, colon, port = text.rpartition(":")
+    if not (colon and host and port.isdigit() and 1 <= int(port) <= 65535):
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT (e.g. 10.0.0.1:1234), got {text!r}")
+    return text
 
 
 def positive_float(text: str) -> float:
@@ -111,7 +135,48 @@ def task_parser(
     )
     group.add_argument("--quiet", action="store_true", help="no progress bar")
     group.add_argument("--verbose", action="store_true", help="log every epoch")
+    add_parallel_options(parser)
     return parser
+
+
+def add_parallel_options(parser: argparse.ArgumentParser) -> None:
+    """The group "devices and hosts": ``--devices`` and the three options of a run over
+    several processes (``--coordinator``, ``--num-processes``, ``--process-id``)."""
+    group = parser.add_argument_group(
+        "devices and hosts",
+        "each batch is split over the devices (the batch size must be a multiple of their "
+        "number); parameters and optimiser state are replicated",
+    )
+    group.add_argument(
+        "--devices",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="devices that share each batch (default: all visible devices of the default "
+        "backend, or the most that divide the batch size; 1: one device)",
+    )
+    group.add_argument(
+        "--coordinator",
+        type=address,
+        default=None,
+        metavar="HOST:PORT",
+        help="address of process 0 for a run over several processes or hosts (jax.distributed);"
+        " give it, --num-processes and --process-id to every process",
+    )
+    group.add_argument(
+        "--num-processes",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="number of processes of the distributed run",
+    )
+    group.add_argument(
+        "--process-id",
+        type=non_negative_int,
+        default=None,
+        metavar="I",
+        help="this process's number, 0 .. N-1 (0 writes the results)",
+    )
 
 
 #: a network option: ``(name, type, help)``; a sequence of strings as the type gives the choices
@@ -257,6 +322,62 @@ def _resume_problem(error: Exception, output: Path, previous: bool, command: str
     )
 
 
+def _flag(name: str) -> str:
+    """The option of an argparse destination: ``num_processes`` -> ``--num-processes``."""
+    return "--" + name.replace("_", "-")
+
+
+def _multihost_problem(args: argparse.Namespace) -> str | None:
+    """Why the options of a distributed run cannot be used (``None``: they can)."""
+    given = [name for name in MULTIHOST_OPTIONS if getattr(args, name, None) is not None]
+    if not given:
+        return None
+    missing = [_flag(name) for name in MULTIHOST_OPTIONS if name not in given]
+    if missing:
+        return "--coordinator, --num-processes and --process-id go together; missing: " + ", ".join(
+            missing
+        )
+    if args.process_id >= args.num_processes:
+        return (
+            f"--process-id {args.process_id} must be smaller than "
+            f"--num-processes {args.num_processes} (processes are numbered from 0)"
+        )
+    return None
+
+
+def _join_processes(parser: argparse.ArgumentParser, args: argparse.Namespace) -> bool:
+    """Join the distributed run the options describe, before anything touches a device.
+
+    Returns whether this process is the main one (process 0, which writes and reports);
+    ends the program with one line when the options are incomplete or joining fails.
+    """
+    problem = _multihost_problem(args)
+    if problem is not None:
+        _fail(parser, problem)
+    if getattr(args, "coordinator", None) is None:
+        return True
+    from jaxsnn.training import distributed
+
+    try:
+        distributed.initialize(args.coordinator, args.num_processes, args.process_id)
+    except (RuntimeError, ValueError) as error:
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        _fail(
+            parser, f"--coordinator {args.coordinator}: cannot join the distributed run: {reason}"
+        )
+    return distributed.is_main_process()
+
+
+def _select_devices(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """The number of devices that share each batch (``--devices``, checked), or one line."""
+    from jaxsnn.training import distributed
+
+    try:
+        return len(distributed.select_devices(getattr(args, "devices", None), args.batch_size))
+    except ValueError as error:
+        _fail(parser, str(error))
+
+
 def _jsonable(value: Any) -> Any:
     import json
 
@@ -296,9 +417,9 @@ def run_task(
 
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s"
-    )
+    main = _join_processes(parser, args)
+    level = logging.INFO if args.verbose else logging.WARNING
+    logging.basicConfig(level=level if main else logging.ERROR, format="%(message)s")
     command = _command_of(parser)
     previous = getattr(args, "resume_previous", None) is not None
     if previous:
@@ -333,6 +454,7 @@ def run_task(
                 f"--batch-size {args.batch_size} exceeds the {n_train} training samples; "
                 f"choose at most {n_train}"
             )
+        devices = _select_devices(parser, args)
         run = harness.train(
             experiment["model"],
             experiment["optimizer"],
@@ -344,14 +466,16 @@ def run_task(
             task_config={**_task_options(args), **experiment.get("task_config", {})},
             resume=args.resume is not None,
             resume_previous=previous,
-            progress=not args.quiet,
+            progress=not args.quiet and main,
+            devices=devices,
         )
     except harness.TrainingInterrupted as stop:
-        print(
-            f"{task}: stopped by Ctrl-C after epoch {stop.epoch} of {stop.epochs}; resume "
-            f"with: {command} --resume {shlex.quote(str(output))}",
-            file=sys.stderr,
-        )
+        if main:
+            print(
+                f"{task}: stopped by Ctrl-C after epoch {stop.epoch} of {stop.epochs}; resume "
+                f"with: {command} --resume {shlex.quote(str(output))}",
+                file=sys.stderr,
+            )
         sys.exit(130)
     except KeyboardInterrupt:
         print(f"{task}: interrupted by Ctrl-C; {_resume_hint(output, command)}", file=sys.stderr)
@@ -367,6 +491,8 @@ def run_task(
     except ValueError as error:
         parser.error(str(error))
     metrics = run.metrics
+    if not main:  # process 0 reports the run
+        return metrics
     print(
         f"{task}: test accuracy {metrics['test_accuracy']:.4f} after "
         f"{metrics['epochs_completed']} epochs "

@@ -11,7 +11,10 @@ The harness does the rest:
   checkpoint before it is kept, for when the last one is damaged);
 * Ctrl-C (SIGINT) stops the run cleanly after the current epoch is saved
   (:class:`TrainingInterrupted`);
-* the result folder (see :mod:`jaxsnn.training.results`).
+* the result folder (see :mod:`jaxsnn.training.results`);
+* data parallelism over several devices and processes (:mod:`jaxsnn.training.distributed`):
+  each mini-batch is split over a one-axis mesh, parameters and optimiser state are
+  replicated, and XLA inserts the all-reduce of the gradients; only process 0 writes files.
 
 Randomness: ``key = PRNGKey(seed)`` is split into an init key and a data key; epoch ``e``
 shuffles with ``fold_in(data_key, e)``, so a resumed run draws the same batches as an
@@ -39,7 +42,8 @@ import optax
 from tqdm.auto import tqdm
 
 from jaxsnn.datasets import Dataset, batch_indices
-from jaxsnn.training import results
+from jaxsnn.training import distributed, results
+from jaxsnn.training.distributed import DataParallel
 
 logger = logging.getLogger("jaxsnn")
 
@@ -201,12 +205,14 @@ class CompiledRun:
     """What :func:`compile_run` prepares once per process for the epochs of a run.
 
     Attributes:
-        epoch: :func:`make_epoch_fn` compiled for the run's shapes.
-        loss: the jitted ``model.loss`` (test evaluation).
-        evaluate: the jitted ``model.evaluate`` (final predictions).
-        features: the training features on the device.
-        labels: the training labels on the device.
+        epoch: :func:`make_epoch_fn` compiled for the run's shapes and layout.
+        loss: the jitted ``model.loss`` (test evaluation); takes host (numpy) data and keys
+            and places them on ``layout`` (:func:`placed`).
+        evaluate: the jitted ``model.evaluate`` (final predictions), placed the same way.
+        features: the training features, replicated on every device.
+        labels: the training labels, replicated on every device.
         compile_time_s: seconds spent compiling ``epoch``.
+        layout: the devices that share each batch (:class:`DataParallel`).
         stochastic: the model's ``stochastic`` (its functions take a key).
     """
 
@@ -216,20 +222,34 @@ class CompiledRun:
     features: jax.Array
     labels: jax.Array
     compile_time_s: float
+    layout: DataParallel
     stochastic: bool = False
 
 
-def make_epoch_fn(model: Model, optimizer: optax.GradientTransformation) -> Callable:
+def make_epoch_fn(
+    model: Model, optimizer: optax.GradientTransformation, layout: DataParallel | None = None
+) -> Callable:
     """``(params, opt_state, features, labels, indices[n_batches, B], key=None) -> (params,
     opt_state, per-batch losses, per-batch aux)`` as one ``lax.scan`` over the batches; a
-    stochastic model gets ``fold_in(key, batch)`` in batch ``batch``."""
+    stochastic model gets ``fold_in(key, batch)`` in batch ``batch``.
+
+    With a ``layout``, each batch (``features[indices[b]]``, ``labels[indices[b]]``) is
+    split over its devices (``with_sharding_constraint``) and every output is replicated:
+    pass ``features``, ``labels``, params, optimiser state and key replicated
+    (:meth:`DataParallel.replicate`) and ``indices`` split along its batch axis 1
+    (:meth:`DataParallel.shard`); XLA inserts the reduction of the gradients over the
+    devices. Without one, everything stays where JAX puts it (one device).
+    """
     grad_fn = jax.value_and_grad(model.loss, has_aux=True)
 
     def update(carry, batch):
         params, opt_state, features, labels, key = carry
         batch_idx, number = batch
         extra = (jax.random.fold_in(key, number),) if model.stochastic else ()
-        (loss, aux), grads = grad_fn(params, features[batch_idx], labels[batch_idx], *extra)
+        x, y = features[batch_idx], labels[batch_idx]
+        if layout is not None:
+            x, y = layout.constrain((x, y))
+        (loss, aux), grads = grad_fn(params, x, y, *extra)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
         return (params, opt_state, features, labels, key), (loss, aux)
@@ -243,7 +263,24 @@ def make_epoch_fn(model: Model, optimizer: optax.GradientTransformation) -> Call
         )
         return params, opt_state, losses, aux
 
-    return jax.jit(epoch)
+    if layout is None:
+        return jax.jit(epoch)
+    return jax.jit(epoch, out_shardings=layout.replicated())
+
+
+def placed(fn: Callable, layout: DataParallel, n_data: int) -> Callable:
+    """``fn(params, *data, *keys)`` jitted with replicated outputs, called with host values:
+    the ``n_data`` data arguments become global arrays split over ``layout``'s devices where
+    their length allows it (:meth:`DataParallel.batch`), the remaining arguments (keys) are
+    replicated; ``params`` must already live on the layout."""
+    jitted = jax.jit(fn, out_shardings=layout.replicated())
+
+    def call(params: Params, *args: Any) -> Any:
+        data = [layout.batch(value) for value in args[:n_data]]
+        rest = [layout.replicate(value) for value in args[n_data:]]
+        return jitted(params, *data, *rest)
+
+    return call
 
 
 def _chunks(n: int, size: int) -> list[slice]:
@@ -283,7 +320,7 @@ def _evaluate_predictions(
 
 
 def _warn_dropped(where: str, dropped: int, bar: Any) -> None:
-    if dropped > 0:
+    if dropped > 0 and distributed.is_main_process():  # the same count on every process
         message = (
             f"{where}: {dropped} spike events were dropped because an event buffer was full; "
             "increase the task's max-events setting"
@@ -310,7 +347,10 @@ def restore_or_init(
     folder; with ``resume=True`` the checkpoint's config must equal ``full_config`` and its
     params, optimiser state, history and wall time are restored. With ``resume_previous``
     too, they come from ``checkpoint.previous.npz``, and the (damaged) ``checkpoint.npz`` is
-    set aside as ``checkpoint.damaged.npz`` once the previous one has loaded.
+    set aside as ``checkpoint.damaged.npz`` once the previous one has loaded. Only process 0
+    of a distributed run prepares or changes the folder; every process reads the checkpoint
+    (the folder must be readable on every host). The state is returned on the host (not yet
+    placed on the devices).
 
     Raises:
         ValueError: ``config.batch_size`` exceeds the number of training samples.
@@ -323,13 +363,15 @@ def restore_or_init(
     key_init, key_data = jax.random.split(jax.random.PRNGKey(config.seed))
     params = model.init(key_init)
     opt_state = optimizer.init(params)
+    main = distributed.is_main_process()
     if not resume:
-        results.prepare_output_folder(output)
+        if main:
+            results.prepare_output_folder(output)
         return TrainingState(params, opt_state, [], 0, 0.0, key_data)
     template = (params, opt_state)
     state = results.load_checkpoint(output, full_config, template, previous=resume_previous)
     (params, opt_state), history = state.tree, state.history
-    if resume_previous:
+    if resume_previous and main:
         aside = results.set_aside_checkpoint(output)
         kept = f"; the damaged {results.CHECKPOINT} is kept as {aside.name}" if aside else ""
         logger.warning(
@@ -349,25 +391,34 @@ def compile_run(
     train_data: Dataset,
     config: TrainConfig,
     state: TrainingState,
+    layout: DataParallel | None = None,
 ) -> CompiledRun:
-    """Move the training data to the device and compile the epoch function up front.
+    """Move the training data to the devices and compile the epoch function up front.
 
-    The epoch function is lowered and compiled ahead of time (``.lower(...).compile()``) so
-    that its compile time is measured apart from the training time.
+    The training set is replicated on every device of ``layout`` (default: the first
+    local device of the default backend), each epoch's batches are split over them
+    (:func:`make_epoch_fn`); ``state.params`` and ``state.opt_state`` must already be
+    replicated on ``layout`` (:meth:`DataParallel.replicate`). The epoch function is lowered
+    and compiled ahead of time (``.lower(...).compile()``) so that its compile time is
+    measured apart from the training time.
     """
-    features = jnp.asarray(train_data.features)
-    labels = jnp.asarray(train_data.labels)
-    epoch_fn = make_epoch_fn(model, optimizer)
-    loss_fn = jax.jit(model.loss)
-    evaluate_fn = jax.jit(model.evaluate)
+    if layout is None:
+        layout = DataParallel.over(jax.local_devices()[:1])
+    features = layout.replicate(train_data.features)
+    labels = layout.replicate(train_data.labels)
+    epoch_fn = make_epoch_fn(model, optimizer, layout)
+    loss_fn = placed(model.loss, layout, n_data=2)
+    evaluate_fn = placed(model.evaluate, layout, n_data=1)
     example_idx = batch_indices(state.key_data, len(train_data), config.batch_size)
     t0 = time.perf_counter()
-    key = noise_key(state.key_data, 0) if model.stochastic else None
-    lowered = epoch_fn.lower(state.params, state.opt_state, features, labels, example_idx, key)
+    key = layout.replicate(noise_key(state.key_data, 0)) if model.stochastic else None
+    lowered = epoch_fn.lower(
+        state.params, state.opt_state, features, labels, layout.shard(example_idx, 1), key
+    )
     compiled = lowered.compile()
     compile_time = time.perf_counter() - t0
     return CompiledRun(
-        compiled, loss_fn, evaluate_fn, features, labels, compile_time, model.stochastic
+        compiled, loss_fn, evaluate_fn, features, labels, compile_time, layout, model.stochastic
     )
 
 
@@ -396,7 +447,8 @@ def run_epoch(
     key = jax.random.fold_in(state.key_data, epoch)
     idx = batch_indices(key, run.labels.shape[0], config.batch_size)
     t_epoch = time.perf_counter()
-    noise = noise_key(state.key_data, epoch) if run.stochastic else None
+    idx = run.layout.shard(idx, 1)  # each device (process) takes its share of every batch
+    noise = run.layout.replicate(noise_key(state.key_data, epoch)) if run.stochastic else None
     params, opt_state, losses, aux = run.epoch(
         state.params, state.opt_state, run.features, run.labels, idx, noise
     )
@@ -442,9 +494,11 @@ def finish(
 ) -> RunResult:
     """Write the final result files of a completed run and return its :class:`RunResult`.
 
-    Predicts ``test_data`` with ``state.params``, records spike rasters of the first
-    ``config.n_raster_samples`` test samples when the model has ``record``, writes them with
-    the params (:func:`results.write_final`) and the metrics with ``completed=True``.
+    Predicts ``test_data`` with ``state.params`` (every process takes part), records spike
+    rasters of the first ``config.n_raster_samples`` test samples when the model has
+    ``record``, writes them with the params (:func:`results.write_final`) and the metrics
+    with ``completed=True`` (``full_config`` as it goes into ``metrics.json``). Only process
+    0 records and writes; the others return the same metrics without writing a file.
     ``wall_time_s()`` gives the run's total wall time so far.
     """
     params = state.params
@@ -452,11 +506,17 @@ def finish(
     predictions = _evaluate_predictions(
         run.evaluate, params, test_data, config.eval_batch_size, evaluation
     )
+    if not distributed.is_main_process():
+        metrics = results.metrics_record(
+            full_config, state.history, wall_time_s(), run.compile_time_s, completed=True
+        )
+        return RunResult(params=params, metrics=metrics, output=output)
     rasters = {}
     if model.record is not None and config.n_raster_samples > 0:
         n = min(config.n_raster_samples, len(test_data))
         record = _with_key(model.record, evaluation, 0)
-        rasters = record(params, jnp.asarray(test_data.features[:n]))
+        local = jax.tree_util.tree_map(lambda x: jnp.asarray(np.asarray(x)), params)
+        rasters = record(local, jnp.asarray(test_data.features[:n]))  # on this process only
     wall = wall_time_s()
     results.write_final(
         output,
@@ -470,6 +530,41 @@ def finish(
         output, full_config, state.history, wall, run.compile_time_s, completed=True
     )
     return RunResult(params=params, metrics=metrics, output=output)
+
+
+def _start(
+    model: Model,
+    optimizer: optax.GradientTransformation,
+    train_data: Dataset,
+    config: TrainConfig,
+    output: Path,
+    full_config: dict[str, Any],
+    resume: bool,
+    resume_previous: bool,
+) -> TrainingState:
+    """:func:`restore_or_init`, agreed on by every process: when it fails on one, it fails
+    on all (the others with a line that points to it), so that none waits for the rest."""
+    failure: Exception | None = None
+    try:
+        state = restore_or_init(
+            model,
+            optimizer,
+            train_data,
+            config,
+            output,
+            full_config,
+            resume,
+            resume_previous=resume_previous,
+        )
+    except ValueError as error:  # results.ResultsError included
+        failure = error
+    if distributed.agree(int(failure is not None)) and failure is None:
+        raise results.ResultsError(
+            f"another process of the distributed run could not start it in {output} (see its error)"
+        )
+    if failure is not None:
+        raise failure
+    return state
 
 
 def train(
@@ -486,6 +581,7 @@ def train(
     resume_previous: bool = False,
     progress: bool = True,
     on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
+    devices: int | None = None,
 ) -> RunResult:
     """Train ``model`` with ``optimizer``; write the result folder ``output``.
 
@@ -495,12 +591,23 @@ def train(
     (with ``resume``) continues from the checkpoint before the last one instead, for when
     ``checkpoint.npz`` is damaged (see :func:`restore_or_init`); the result is the same.
 
+    ``devices``: how many devices share each batch (data parallelism, see
+    :mod:`jaxsnn.training.distributed`); ``None`` takes all visible devices of the default
+    backend (or the most that divide ``config.batch_size``), ``1`` trains on one device.
+    After ``jax.distributed`` is initialised, the devices of every process take part; each
+    process calls ``train`` with the same arguments, only process 0 writes ``output`` and
+    shows progress, and all end with the same parameters. ``metrics.json``'s config records
+    ``devices`` and ``processes``; they are not part of the checkpoint's config, so a run
+    may be resumed on another number of devices (the float rounding then differs).
+
     ``on_epoch_end(epoch, record)``, if given, is called after each epoch's checkpoint and
     metrics are written, with the 1-based epoch number and (a copy of) its history record.
 
     Raises:
         TrainingInterrupted: Ctrl-C (SIGINT) came during the epochs; the run stopped after
             the epoch in progress was completed and saved (:func:`stop_on_sigint`).
+        ValueError: ``devices`` exceeds the visible devices, or ``config.batch_size`` is no
+            multiple of it (the message names ``--devices``).
         results.ResultsError: the output folder or checkpoint cannot be used, or a result
             file cannot be written (the message names it).
     """
@@ -510,29 +617,29 @@ def train(
     if model.check_data is not None:  # once per data set, before any work
         model.check_data(train_data.features, "training features")
         model.check_data(test_data.features, "test features")
-    state = restore_or_init(
-        model,
-        optimizer,
-        train_data,
-        config,
-        output,
-        full_config,
-        resume,
-        resume_previous=resume_previous,
-    )
-    run = compile_run(model, optimizer, train_data, config, state)
+    if len(train_data) < config.batch_size:
+        raise ValueError(
+            f"batch_size={config.batch_size} exceeds the {len(train_data)} training samples"
+        )
+    layout = DataParallel.over(distributed.select_devices(devices, config.batch_size))
+    metrics_config = {**full_config, "devices": layout.devices, "processes": layout.processes}
+    args = (model, optimizer, train_data, config, output, full_config)
+    state = _start(*args, resume, resume_previous)
+    state.params, state.opt_state = layout.replicate((state.params, state.opt_state))
+    run = compile_run(model, optimizer, train_data, config, state, layout)
     run_start = time.perf_counter()
 
     def wall_time_s() -> float:
         return state.previous_wall + time.perf_counter() - run_start
 
+    main = distributed.is_main_process()
     bar = tqdm(
         range(state.start_epoch, config.epochs),
         initial=state.start_epoch,
         total=config.epochs,
         desc=task,
         unit="epoch",
-        disable=not progress,
+        disable=not (progress and main),
         dynamic_ncols=True,
     )
     with bar, stop_on_sigint() as stop_requested:
@@ -541,14 +648,45 @@ def train(
                 run, state, epoch, test_data, config, bar
             )
             state.history.append(record)
-            wall = wall_time_s()
-            tree = (state.params, state.opt_state)
-            results.save_checkpoint(output, full_config, tree, state.history, wall)
-            results.write_metrics(
-                output, full_config, state.history, wall, run.compile_time_s, completed=False
-            )
-            if on_epoch_end is not None:
-                on_epoch_end(epoch + 1, dict(record))
-            if stop_requested.is_set():
+            with _agreed(stop_requested) as stop:
+                if main:
+                    wall = wall_time_s()
+                    tree = (state.params, state.opt_state)
+                    results.save_checkpoint(output, full_config, tree, state.history, wall)
+                    results.write_metrics(
+                        output,
+                        metrics_config,
+                        state.history,
+                        wall,
+                        run.compile_time_s,
+                        completed=False,
+                    )
+                if on_epoch_end is not None:
+                    on_epoch_end(epoch + 1, dict(record))
+            if stop.is_set():
                 raise TrainingInterrupted(epoch + 1, config.epochs, output)
-    return finish(model, run, state, test_data, config, output, full_config, wall_time_s)
+    return finish(model, run, state, test_data, config, output, metrics_config, wall_time_s)
+
+
+@contextlib.contextmanager
+def _agreed(stop_requested: threading.Event) -> Iterator[threading.Event]:
+    """Around the end of an epoch (saving, callbacks): afterwards every process knows
+    whether any process was asked to stop (Ctrl-C), or failed in the block.
+
+    Yields an event that is set after the block when some process got Ctrl-C. A failure in
+    the block is re-raised on its process after the agreement; the other processes raise
+    :class:`results.ResultsError` pointing to it. With one process there is no exchange.
+    """
+    stop = threading.Event()
+    try:
+        yield stop
+    except BaseException:
+        distributed.agree(2)
+        raise
+    code = distributed.agree(int(stop_requested.is_set()))
+    if code >= 2:
+        raise results.ResultsError(
+            "another process of the distributed run failed after this epoch (see its error)"
+        )
+    if code:
+        stop.set()

@@ -166,7 +166,9 @@ def parse_json_text(path: str | os.PathLike, text: str | bytes) -> Any:
     except json.JSONDecodeError as error:
         if not text.strip():
             raise DamagedFileError(path, "holds no JSON (only white space)") from None
-        if error.pos >= len(text.rstrip()):
+        # the text ends before the JSON does: the error is at its end, or it is a string that
+        # is never closed (reported at the string's start)
+        if error.pos >= len(text.rstrip()) or error.msg.startswith("Unterminated string"):
             problem = f"is truncated: its JSON ends early (line {error.lineno})"
         else:
             problem = (

@@ -148,8 +148,23 @@ def write_metrics(
     *,
     completed: bool,
 ) -> dict[str, Any]:
-    """Write ``metrics.json``; ``test_accuracy`` is that of the last completed epoch."""
-    metrics = {
+    """Write ``metrics.json`` (:func:`metrics_record`) and return it."""
+    metrics = metrics_record(config, history, wall_time_s, compile_time_s, completed=completed)
+    save_json(output / METRICS, metrics)
+    return metrics
+
+
+def metrics_record(
+    config: Mapping[str, Any],
+    history: list[dict[str, Any]],
+    wall_time_s: float,
+    compile_time_s: float,
+    *,
+    completed: bool,
+) -> dict[str, Any]:
+    """The content of ``metrics.json``; ``test_accuracy`` is that of the last completed
+    epoch."""
+    return {
         "task": config["task"],
         "completed": completed,
         "epochs_completed": len(history),
@@ -160,8 +175,6 @@ def write_metrics(
         "versions": _versions(),
         "history": history,
     }
-    save_json(output / METRICS, metrics)
-    return metrics
 
 
 def save_checkpoint(
