@@ -27,7 +27,9 @@ def make_run(folder, *, finished=True, with_output_times=True):
         for e in (1, 2, 3)
     ]
     config = {"task": "synthetic", "train": {}, "task_config": {}}
-    results.write_metrics(folder, config, history, 1.0, 0.5, completed=finished)
+    results.write_metrics(
+        folder, results.metrics_record(config, history, 1.0, 0.5, completed=finished)
+    )
     if not finished:
         return folder
     features = rng.random((60, 4)).astype(np.float32)

@@ -506,11 +506,14 @@ def finish(
     predictions = _evaluate_predictions(
         run.evaluate, params, test_data, config.eval_batch_size, evaluation
     )
-    if not distributed.is_main_process():
-        metrics = results.metrics_record(
-            full_config, state.history, wall_time_s(), run.compile_time_s, completed=True
+
+    def completed_metrics(wall: float) -> dict[str, Any]:
+        return results.metrics_record(
+            full_config, state.history, wall, run.compile_time_s, completed=True
         )
-        return RunResult(params=params, metrics=metrics, output=output)
+
+    if not distributed.is_main_process():
+        return RunResult(params=params, metrics=completed_metrics(wall_time_s()), output=output)
     rasters = {}
     if model.record is not None and config.n_raster_samples > 0:
         n = min(config.n_raster_samples, len(test_data))
@@ -526,9 +529,7 @@ def finish(
         rasters=rasters,
         plot_info=model.plot_info,
     )
-    metrics = results.write_metrics(
-        output, full_config, state.history, wall, run.compile_time_s, completed=True
-    )
+    metrics = results.write_metrics(output, completed_metrics(wall))
     return RunResult(params=params, metrics=metrics, output=output)
 
 
@@ -653,14 +654,10 @@ def train(
                     wall = wall_time_s()
                     tree = (state.params, state.opt_state)
                     results.save_checkpoint(output, full_config, tree, state.history, wall)
-                    results.write_metrics(
-                        output,
-                        metrics_config,
-                        state.history,
-                        wall,
-                        run.compile_time_s,
-                        completed=False,
+                    record_so_far = results.metrics_record(
+                        metrics_config, state.history, wall, run.compile_time_s, completed=False
                     )
+                    results.write_metrics(output, record_so_far)
                 if on_epoch_end is not None:
                     on_epoch_end(epoch + 1, dict(record))
             if stop.is_set():

@@ -70,6 +70,7 @@ __all__ = [
     "load_params",
     "load_predictions",
     "load_spikes",
+    "metrics_record",
     "prepare_output_folder",
     "save_checkpoint",
     "saved_config",
@@ -139,17 +140,8 @@ def _versions() -> dict[str, str]:
     }
 
 
-def write_metrics(
-    output: Path,
-    config: Mapping[str, Any],
-    history: list[dict[str, Any]],
-    wall_time_s: float,
-    compile_time_s: float,
-    *,
-    completed: bool,
-) -> dict[str, Any]:
-    """Write ``metrics.json`` (:func:`metrics_record`) and return it."""
-    metrics = metrics_record(config, history, wall_time_s, compile_time_s, completed=completed)
+def write_metrics(output: Path, metrics: dict[str, Any]) -> dict[str, Any]:
+    """Write ``metrics`` (a :func:`metrics_record`) as ``output/metrics.json``; return it."""
     save_json(output / METRICS, metrics)
     return metrics
 
