@@ -117,14 +117,51 @@ def ttfs_spike_times(
     if inputs.time.shape[0] == 0:
         return jnp.full((n,), jnp.inf, dtype)
     t, state, valid = prefix_states(weights, params, inputs, t_max, plan.prefix_sums)
-    candidate = t[:, None] + next_crossing(state, params, method=plan.crossing)
     upper = jnp.concatenate([inputs.time[1:], jnp.full((1,), jnp.inf, dtype)])
+    if plan.crossing == "general":
+        return _located_first_spike(t, state, valid, upper, params, t_max)
+    candidate = t[:, None] + next_crossing(state, params, method=plan.crossing)
     before_next_input = comes_first(candidate, EventKind.CROSSING, upper[:, None], EventKind.INPUT)
     ok = valid[:, None] & before_next_input & (candidate < t_max)
     first = jnp.argmax(ok, axis=0)
     spiked = jnp.any(ok, axis=0)
     chosen = jnp.take_along_axis(candidate, first[None, :], axis=0)[0]
     return jnp.where(spiked, chosen, jnp.inf)
+
+
+def _located_first_spike(
+    t: Array, state: LIFState, valid: Array, upper: Array, params: LIFParameters, t_max: Array
+) -> Array:
+    """First spike times ``[n]`` with the iterative solver run once per neuron, not per prefix.
+
+    The first interval ``[t_k, min(t_{k+1}, t_max)]`` on which a neuron reaches ``v_th`` is
+    found in closed form (its :func:`interval_peak` ``>= v_th``; at an interval's end the
+    crossing comes before the next input, as in the stepping simulator); the first crossing
+    after ``t_k`` is then the first crossing of that interval, and the general solver is
+    asked for it from that prefix state only -- ``n`` roots instead of ``K n``.
+    """
+    end = jnp.minimum(jnp.where(valid, upper, t_max), t_max)
+    span = jnp.maximum(end - t, 0.0)[:, None]
+    reaches = valid[:, None] & (interval_peak(state, span, params) >= params.v_th)
+    first = jnp.argmax(reaches, axis=0)[None, :]
+    located = LIFState(
+        jnp.take_along_axis(state.v, first, axis=0)[0],
+        jnp.take_along_axis(state.i, first, axis=0)[0],
+    )
+    candidate = t[first[0]] + next_crossing(located, params, method="general")
+    spiked = jnp.any(reaches, axis=0) & (candidate < t_max)
+    return jnp.where(spiked, candidate, jnp.inf)
+
+
+def interval_peak(state: LIFState, span: Array, params: LIFParameters) -> Array:
+    """Highest voltage on ``[0, span]`` from ``state`` with no spike:
+    ``max(V(0), V(span), V(t_e))``, the extremum ``t_e`` (:func:`~jaxsnn.event.root.
+    extremum_time`) counted where it lies inside -- ``V`` has at most one extremum."""
+    t_e, exists = extremum_time(state, params)
+    inside = exists & (t_e < span)
+    v_e = propagate(state, jnp.where(inside, t_e, 0.0), params).v
+    v_end = propagate(state, span, params).v
+    return jnp.maximum(jnp.where(inside, v_e, -jnp.inf), jnp.maximum(state.v, v_end))
 
 
 def ttfs_first_spikes(
@@ -172,9 +209,5 @@ def peak_voltage(
     upper = jnp.concatenate([inputs.time[1:], jnp.full((1,), jnp.inf, t.dtype)])
     upper = jnp.minimum(jnp.where(valid, upper, t_max), t_max)
     span = jnp.maximum(upper - t, 0.0)[:, None]
-    t_e, exists = extremum_time(state, params)
-    inside = exists & (t_e < span)
-    v_e = propagate(state, jnp.where(inside, t_e, 0.0), params).v
-    v_end = propagate(state, span, params).v
-    candidate = jnp.maximum(jnp.where(inside, v_e, -jnp.inf), jnp.maximum(state.v, v_end))
+    candidate = interval_peak(state, span, params)
     return jnp.max(jnp.where(valid[:, None], candidate, -jnp.inf), axis=0)
