@@ -206,3 +206,24 @@ def test_resume_options_exclude_each_other_and_are_documented(tmp_path, capsys):
     status, out, _ = run_inprocess(toy_task.main, ["--help"], capsys)
     assert status == 0
     assert "--resume-previous DIR" in out and "checkpoint.previous.npz" in out
+
+
+def test_eval_split_chooses_the_held_out_data_and_is_refused_where_there_is_none(tmp_path, capsys):
+    from jaxsnn.datasets import yinyang_split
+    from jaxsnn.event.tasks import yinyang_event_prop
+
+    for split in ("validation", "test"):
+        args = yinyang_event_prop.parser().parse_args(["--eval-split", split])
+        experiment = yinyang_event_prop.build(args)
+        assert experiment["eval_split"] == split
+        np.testing.assert_array_equal(
+            experiment["test_data"].features, yinyang_split(split).features
+        )
+    out = tmp_path / "run"
+    argv = ["--eval-split", "validation", "--output", str(out)]
+    status, _, err = run_inprocess(toy_task.main, argv, capsys)
+    assert status == 2
+    assert last_line(err) == (
+        "toy-perceptron: error: --eval-split validation: this task has no validation split"
+    )
+    assert not out.exists()

@@ -35,7 +35,7 @@ from jaxsnn.event.leaky_integrate_and_fire import (
 )
 from jaxsnn.event.step import simulate_population
 from jaxsnn.event.tasks.hardware import yinyang_mock
-from jaxsnn.event.types import Spikes, sort_spikes
+from jaxsnn.event.types import Spikes, compact_spikes, sort_spikes
 from jaxsnn.neuron import LIFParameters
 
 TAU_SYN, TAU_MEM = 6e-6, 12e-6
@@ -140,6 +140,32 @@ def test_weights_take_at_most_2_wmax_plus_1_values_and_saturate(bits):
     assert np.max(np.abs(q[inside] - np.asarray(w)[inside])) <= 0.5 / scale * (1 + 1e-5)
     integers = np.asarray(hardware_weights(w, scale, bits))
     np.testing.assert_array_equal(integers, np.round(integers))
+    artifacts = Artifacts(weight_bits=bits, weight_scale=scale)
+    assert artifacts.weight_range == pytest.approx(q.max())  # what the task clips to
+    assert replace(artifacts, weight_bits=None).weight_range is None
+
+
+def test_compact_spikes_is_a_stable_partition_of_a_sorted_list():
+    rng = np.random.default_rng(3)
+    time = np.sort(rng.uniform(0, 1, (4, 12)), axis=1)
+    time[:, 9:] = np.inf
+    time[:, 2] = time[:, 3]  # a tie
+    idx = np.where(np.isfinite(time), rng.integers(0, 6, (4, 12)), -1)
+    keep = (idx >= 2) & (idx < 5)
+    got = compact_spikes(time, idx, keep)
+    want = sort_spikes(np.where(keep, time, np.inf), np.where(keep, idx, -1), 12)
+    np.testing.assert_array_equal(got.time, want.time)
+    np.testing.assert_array_equal(got.idx, want.idx)
+    weights = jnp.arange(12.0)
+
+    def weighted(t):
+        kept = compact_spikes(t, idx, keep).time
+        return jnp.sum(jnp.where(jnp.isfinite(kept), kept, 0.0) * weights)
+
+    grad = np.asarray(jax.grad(weighted)(jnp.asarray(time[0])[None].repeat(4, 0)))
+    assert np.all(grad[~keep] == 0) and np.all(grad[keep & np.isfinite(time)] >= 0)
+    rank = np.cumsum(keep, axis=1) - 1
+    np.testing.assert_array_equal(grad[keep], rank[keep])  # d/dt_m = weight of its new place
 
 
 def test_read_out_times_are_multiples_of_the_clock():
@@ -257,7 +283,9 @@ def weighted_times(spikes, n):
 
 def test_in_the_loop_gradients_with_every_artifact_off_equal_software_eventprop():
     """All artifacts off: HardwareRecurrentLIF on the mock gives the software population's
-    spikes and EventProp gradient (float64, 1e-10)."""
+    spikes and EventProp gradient (float64, 1e-10), for the network the mapping places (its
+    weights times the mapping's masks, as in training: the mock's spikes do not depend on the
+    weights the layering leaves out, so both gradients are zero there)."""
     with jax.enable_x64(True):
         mapping, weights = layered_network(2)
         w = dict(
@@ -268,8 +296,14 @@ def test_in_the_loop_gradients_with_every_artifact_off_equal_software_eventprop(
         in_the_loop = HardwareRecurrentLIF(13, ONCE, T_MAX, mock, max_events=13)
         software = RecurrentLIF(13, ONCE, T_MAX, max_events=13, gradient="eventprop")
 
+        masks = dict(zip(w, mapping.masks(), strict=True))
+
+        def placed(w):
+            return {name: w[name] * masks[name] for name in w}
+
         def gradient(layer):
-            return jax.jit(jax.grad(lambda w: weighted_times(layer.apply(w, inputs), 13)))(w)
+            loss = lambda w: weighted_times(layer.apply(placed(w), inputs), 13)  # noqa: E731
+            return jax.jit(jax.grad(loss))(w)
 
         g_hw, g_sw = gradient(in_the_loop), gradient(software)
         for name in w:
@@ -303,10 +337,19 @@ def test_layered_backward_equals_the_event_scan_on_chip_spikes():
         args = (w_in, w_rec, ONCE, inputs, outputs, cotangent, T_MAX)
         layered = jax.jit(layered_backward(populations))(*args)
         scan = jax.jit(eventprop_backward)(*args)
-        for a, b in zip(scan, layered, strict=True):
+        # the weights the layering places: from the inputs or an earlier population (rows of
+        # [W_in; W_rec] below each population's first neuron); the others get a zero gradient
+        rows = np.arange(mapping.n_inputs + mapping.size)[:, None]
+        starts = np.concatenate([np.full(c.stop - c.start, c.start) for c in populations])
+        placed = rows < mapping.n_inputs + starts[None, :]
+        placed = (placed[: mapping.n_inputs], placed[mapping.n_inputs :], True)
+        for a, b, where in zip(scan, layered, placed, strict=True):
             scale = float(np.max(np.abs(a)))
             assert scale > 0
-            np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-10 * scale)
+            np.testing.assert_allclose(b, np.where(where, a, 0.0), rtol=1e-10, atol=1e-10 * scale)
+        assert np.any(np.asarray(scan[1])[~placed[1]] != 0)  # unplaced: the scan's is not 0
+        with pytest.raises(ValueError, match="contiguous"):
+            layered_backward([slice(0, 8), slice(9, 17)])
         assert hardware_gradient(mock, ONCE, T_MAX).backward is not None
         assert hardware_gradient(mock, ONCE._replace(t_refrac=0.0), T_MAX).backward is None
 
@@ -345,7 +388,11 @@ def test_mock_task_trains_and_chip_task_fails_cleanly(tmp_path):
     metrics = yinyang_mock.main(
         ["--epochs", "2", "--hidden", "20", "--output", str(out), "--quiet"]
     )
-    assert metrics["completed"] and metrics["test_accuracy"] > 0.45  # chance is 1/3
+    # above chance (1/3; 0.40 is 4.5 standard errors above it on the 1000 test samples), and
+    # the training loss falls
+    assert metrics["completed"] and metrics["test_accuracy"] > 0.40
+    losses = [epoch["train_loss"] for epoch in metrics["history"]]
+    assert losses[-1] < 0.75 * losses[0], losses
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["config"]["task_config"]["jitter"] == 1e-7
     chip = subprocess.run(

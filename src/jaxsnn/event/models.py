@@ -278,7 +278,9 @@ def recurrent_classifier(config: Config, forward: SpikeSource | None = None) -> 
     of the same mapping, or the chip): hardware-in-the-loop training, with the gradient of the
     software model's adjoint at the backend's spikes (per population in closed form,
     :func:`~jaxsnn.event.leaky_integrate_and_fire.hardware_gradient`). A random backend
-    (jitter) makes the model ``stochastic``: the harness then passes a key per batch.
+    (jitter) makes the model ``stochastic``: the harness then passes a key per batch. With a
+    backend whose synapses saturate (``weight_range``), the weights are clipped to that range
+    before use: a saturated weight gets no gradient that would push it further out.
     """
     t_max = config["t_max"]
     params = neuron_parameters(config)._replace(t_refrac=2.0 * t_max)
@@ -307,11 +309,15 @@ def recurrent_classifier(config: Config, forward: SpikeSource | None = None) -> 
         w_in, w_rec = mapping.to_hardware(weights)
         return {"input_weights": w_in, "recurrent_weights": w_rec}
 
+    # the chip realises weights up to +-weight_range: beyond it the weights are clipped here too,
+    # so that the gradient does not push a saturated synapse further (it is zero out there)
+    weight_range = getattr(forward, "weight_range", None)
+
     def masked(weights: dict) -> dict:
-        return {
-            "input_weights": weights["input_weights"] * mask_in,
-            "recurrent_weights": weights["recurrent_weights"] * mask_rec,
-        }
+        w_in, w_rec = weights["input_weights"] * mask_in, weights["recurrent_weights"] * mask_rec
+        if weight_range is not None:
+            w_in, w_rec = (jnp.clip(w, -weight_range, weight_range) for w in (w_in, w_rec))
+        return {"input_weights": w_in, "recurrent_weights": w_rec}
 
     def run(weights, features, key=None):
         inputs = Spikes(*encoder.events(features))

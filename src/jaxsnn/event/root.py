@@ -137,19 +137,26 @@ def _crossing_double(v0: Array, i0: Array, params: LIFParameters) -> Array:
 
 
 def _general_bracket(v0: Array, i0: Array, params: LIFParameters):
-    """Interval ``[lo, hi]`` on which ``u`` rises from ``< 0`` to ``>= 0``, and whether one exists.
+    """Interval ``[lo, hi]`` on which ``u`` rises from ``< 0`` to ``>= 0``, whether one exists,
+    and a starting point in it.
 
     Cases (``u(0) < 0``; ``c = v_leak - v_th``): rising now with a maximum at ``t_e``:
     ``[0, t_e]`` if ``u(t_e) >= 0``; rising without extremum, or falling to a minimum at
     ``t_e``: ``[0 or t_e, t_far]`` if ``c > 0``, with ``t_far = 2 tau_slow log(M / c)``,
     ``M = |y0| + |I0| tau_slow / tau_mem``, past which ``u >= c - M e^{-t / (2 tau_slow)} >= 0``.
+
+    The start is ``lo``, except below a maximum, where it is the root of the Taylor parabola
+    ``u(t_e) + u''(t_e) (t - t_e)^2 / 2`` (``u''(t_e) = -I(t_e) / (tau_syn tau_mem)``), clipped
+    to the bracket: crossings near the maximum, where ``u'`` is small, are the slow ones for
+    Newton's method from ``lo`` (up to 12 iterations in float32 against 7 from this start).
     """
     state = LIFState(v0, i0)
     y0 = v0 - params.v_leak
     c = params.v_leak - params.v_th
     rising = i0 > y0
     t_e, has_ext = extremum_time(state, params)
-    u_e = propagate(state, t_e, params).v - params.v_th
+    s_e = propagate(state, t_e, params)
+    u_e = s_e.v - params.v_th
     c_pos = c > 0
     tau_slow = jnp.maximum(params.tau_mem, params.tau_syn)
     m = jnp.abs(y0) + jnp.abs(i0) * tau_slow / params.tau_mem
@@ -160,7 +167,11 @@ def _general_bracket(v0: Array, i0: Array, params: LIFParameters):
     lo = jnp.where(~rising & has_ext, t_e, 0.0)
     hi = jnp.where(case_max, t_e, jnp.maximum(t_far, lo))
     found = case_max | case_far
-    return jnp.where(found, lo, 0.0), jnp.where(found, hi, 0.0), found
+    lo, hi = jnp.where(found, lo, 0.0), jnp.where(found, hi, 0.0)
+    curvature = s_e.i / (params.tau_syn * params.tau_mem)  # -u''(t_e) at a maximum
+    below_max = t_e - jnp.sqrt(2.0 * safe_divide(u_e, curvature, case_max & (curvature > 0)))
+    start = jnp.where(case_max, jnp.clip(below_max, lo, hi), lo)
+    return lo, hi, found, start
 
 
 def _crossing_general(v0: Array, i0: Array, params: LIFParameters, max_iter: int = 100) -> Array:
@@ -174,7 +185,7 @@ def _crossing_general(v0: Array, i0: Array, params: LIFParameters, max_iter: int
     the step or the bracket is below ``2 eps (x + tau_min)`` or ``u == 0``; ``while_loop``
     with at most ``max_iter`` iterations.
     """
-    lo, hi, found = _general_bracket(v0, i0, params)
+    lo, hi, found, start = _general_bracket(v0, i0, params)
     eps = jnp.finfo(jnp.result_type(v0, i0)).eps
     tau_min = jnp.minimum(params.tau_mem, params.tau_syn)
     state0 = LIFState(v0, i0)
@@ -212,7 +223,7 @@ def _crossing_general(v0: Array, i0: Array, params: LIFParameters, max_iter: int
             it + 1,
         )
 
-    init = (lo, hi, lo, ~found, jnp.array(0))
+    init = (lo, hi, start, ~found, jnp.array(0))
     _, _, root, _, _ = jax.lax.while_loop(cond, body, init)
     return jnp.where(v0 >= params.v_th, 0.0, jnp.where(found, root, jnp.inf))
 

@@ -6,14 +6,18 @@ mapping.NetworkMapping` with ``is_layered``) has block-structured weights: popul
 receives only the inputs and the spikes of earlier populations. When every neuron spikes at
 most once (``t_refrac >= t_max``), the adjoint of each population is that of a first-spike
 layer (:func:`~jaxsnn.event.eventprop.first_spike.first_spike_backward`), whose sources are
-the input spikes and all recorded spikes (rows ``n_in + j`` of ``[W_in; W_rec]``). The
+the input spikes and the recorded spikes of the earlier populations (rows ``n_in + j`` of
+``[W_in; W_rec]``; the first population hears the inputs only). The
 populations are visited from the last to the first; each adds the gradient with respect to
 its sources' times to the time cotangent of the spikes of the populations before it::
 
     g_j  <-  g_j + dL/dt_j (through every later population),   then population(j) backward
 
 Same result as :func:`~jaxsnn.event.eventprop.scan.eventprop_backward` on the whole
-population (tested to 1e-10), at the cost of one ``[K_in + E, n_k]`` array per population
+population (tested to 1e-10) for every weight from the inputs or an earlier population; the
+weights the layering fixes at zero (into a population from itself or a later one: synapses the
+mapping does not place) get a zero gradient instead of the scan's. The cost is one
+``[K_in, n_0]`` array for the first population and ``[K_in + E, n_k]`` for the others,
 instead of an event-by-event scan with ``[N, N]`` work per event.
 """
 
@@ -40,9 +44,17 @@ def layered_backward(populations: Sequence[slice]) -> Backward:
     of the feed-forward ``populations`` (hardware neuron slices in placement order, e.g.
     ``[mapping.neurons(name) for name, _ in mapping.populations]``), every neuron spiking at
     most once. Weights from a population to itself or to an earlier one must be zero (the
-    mapping's masks).
+    mapping's masks); their gradient is returned as zero (module docstring).
     """
-    populations = tuple(populations)
+    populations = tuple(sorted(populations, key=lambda cols: cols.start))
+    stops = [0] + [cols.stop for cols in populations[:-1]]
+    if not populations or any(
+        cols.step not in (None, 1) or cols.start != stop
+        for cols, stop in zip(populations, stops, strict=True)
+    ):
+        raise ValueError(
+            f"populations must be contiguous slices covering the neurons from 0, got {populations}"
+        )
 
     def backward(
         input_weights: Array,
@@ -58,6 +70,11 @@ def layered_backward(populations: Sequence[slice]) -> Backward:
         docstring)."""
         dtype = jnp.result_type(input_weights, inputs.time, float)
         n_in, n = input_weights.shape
+        if populations[-1].stop != n:
+            raise ValueError(
+                f"the populations cover neurons 0..{populations[-1].stop - 1}, but the "
+                f"population has {n}"
+            )
         p = as_float_params(params, dtype, n)
         weights = jnp.concatenate([input_weights, recurrent_weights]).astype(dtype)
         # every source: the inputs (rows 0 .. n_in-1), then the recorded spikes (n_in + j)
@@ -70,23 +87,39 @@ def layered_backward(populations: Sequence[slice]) -> Backward:
         )
         n_sources = inputs.time.shape[0]
         cotangent = jnp.where(fired, time_cotangent, 0.0).astype(dtype)
-        d_weights = jnp.zeros_like(weights)
         d_input_times = jnp.zeros((n_sources,), dtype)
+        blocks = {}  # population start -> (d_input_weights [n_in, n_k], d_recurrent [n, n_k])
         for cols in reversed(populations):
+            rows = n_in + cols.start  # the inputs and every earlier population
             own = fired & (outputs.idx >= cols.start) & (outputs.idx < cols.stop)
             own_spikes = Spikes(outputs.time, jnp.where(own, outputs.idx - cols.start, -1))
+            # the first population hears the inputs only: its [K_in, n] arrays, not [K_in + E, n]
+            heard = (
+                Spikes(sources.time[:n_sources], sources.idx[:n_sources])
+                if cols.start == 0
+                else Spikes(sources.time, jnp.where(sources.idx < rows, sources.idx, -1))
+            )
             grads = first_spike_backward(
-                weights[:, cols],
+                weights[:rows, cols],
                 None,
                 LIFParameters(*(f[cols] for f in p)),
-                sources,
+                heard,
                 own_spikes,
                 jnp.where(own, cotangent, 0.0),
                 t_max,
             )
-            d_weights = d_weights.at[:, cols].add(grads.input_weights)
+            d_block = grads.input_weights
+            blocks[cols.start] = (
+                d_block[:n_in],
+                jnp.pad(d_block[n_in:], ((0, n - cols.start), (0, 0))),
+            )
             d_input_times = d_input_times + grads.input_times[:n_sources]
-            cotangent = cotangent + grads.input_times[n_sources:]
-        return AdjointGradients(d_weights[:n_in], d_weights[n_in:], d_input_times)
+            if cols.start > 0:
+                cotangent = cotangent + grads.input_times[n_sources:]
+        # column blocks side by side (no zero-filled [n_in + n, n] buffer updated in place: under
+        # vmap that buffer is per sample, and XLA fuses pads and concatenations into the batch sum)
+        in_order = [blocks[cols.start] for cols in populations]
+        d_in, d_rec = (jnp.concatenate(parts, axis=1) for parts in zip(*in_order, strict=True))
+        return AdjointGradients(d_in, d_rec, d_input_times)
 
     return backward

@@ -5,8 +5,8 @@
   (at most ``2 w_max + 1`` values; saturation at ``+-w_max / scale``);
 * :func:`quantize_times` -- the FPGA reads spike times as clock cycles:
   ``t_read = floor(t / period) period`` (ties are routine);
-* :func:`add_jitter` -- trial-to-trial temporal noise of the analog spike times:
-  ``t + bias + sigma N(0, 1)``;
+* :func:`jitter_times` / :func:`add_jitter` -- trial-to-trial temporal noise of the analog
+  spike times: ``t + bias + sigma N(0, 1)``;
 * :func:`mismatched_parameters` -- fixed-pattern mismatch, fixed per chip (``chip_seed``):
   ``tau_mem (1 + s_mem N)``, ``tau_syn (1 + s_syn N)``, ``v_th + s_th (v_th - v_leak) N`` per
   neuron;
@@ -59,14 +59,21 @@ def quantize_times(spikes: Spikes, period: float = CLOCK_PERIOD) -> Spikes:
     return spikes._replace(time=jnp.where(valid, cycles * period, jnp.inf))
 
 
-def add_jitter(spikes: Spikes, key: jax.Array, sigma: float, bias: float = 0.0) -> Spikes:
-    """Analog spike times with temporal noise: ``t + bias + sigma N(0, 1)``, clipped at 0 and
-    re-sorted (noise may swap neighbours). Padding stays padding."""
+def jitter_times(times: ArrayLike, key: jax.Array, sigma: float, bias: float = 0.0) -> Array:
+    """Temporal noise on spike times: ``t + bias + sigma N(0, 1)``, clipped at 0; ``+inf`` (no
+    spike) stays ``+inf``. Elementwise: the order is not restored (see :func:`add_jitter`)."""
     if sigma < 0:
         raise ValueError(f"jitter sigma must be >= 0 seconds, got {sigma!r}")
+    times = jnp.asarray(times)
+    noise = bias + sigma * jax.random.normal(key, times.shape, times.dtype)
+    return jnp.where(jnp.isfinite(times), jnp.maximum(times + noise, 0.0), jnp.inf)
+
+
+def add_jitter(spikes: Spikes, key: jax.Array, sigma: float, bias: float = 0.0) -> Spikes:
+    """Analog spike times of a list with temporal noise (:func:`jitter_times`), re-sorted
+    (noise may swap neighbours). Padding stays padding."""
     valid = is_valid(spikes)
-    noise = bias + sigma * jax.random.normal(key, spikes.time.shape, spikes.time.dtype)
-    time = jnp.where(valid, jnp.maximum(spikes.time + noise, 0.0), jnp.inf)
+    time = jitter_times(jnp.where(valid, spikes.time, jnp.inf), key, sigma, bias)
     jittered = sort_spikes(time, spikes.idx, spikes.time.shape[-1])
     return Spikes(jittered.time, jittered.idx, dropped_of(spikes))
 

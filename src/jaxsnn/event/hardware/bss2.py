@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from jaxsnn.event.hardware.artifacts import hardware_weights
+from jaxsnn.event.hardware.artifacts import hardware_weights, max_weight
 from jaxsnn.event.hardware.mapping import NetworkMapping, synapse_rows
 from jaxsnn.event.hardware.mock import HardwareRun
 from jaxsnn.event.types import Spikes, dropped_of
@@ -132,6 +132,11 @@ class BSS2Backend:
     calibration: Calibration | None = None
     weight_scale: float = 50.0
     _stack: dict[str, Any] = field(init=False, repr=False, compare=False, default_factory=dict)
+
+    @property
+    def weight_range(self) -> float:
+        """The largest software weight magnitude the chip realises: ``63 / weight_scale``."""
+        return max_weight(6) / self.weight_scale
 
     def __post_init__(self) -> None:
         require_stack()

@@ -36,6 +36,8 @@ from jaxsnn.event.hardware.artifacts import (
     CLOCK_PERIOD,
     add_jitter,
     cap_readout,
+    jitter_times,
+    max_weight,
     mismatched_parameters,
     quantize_times,
     quantize_weights,
@@ -43,7 +45,7 @@ from jaxsnn.event.hardware.artifacts import (
 from jaxsnn.event.hardware.mapping import NetworkMapping
 from jaxsnn.event.plan import SolverPlan, solver_plan
 from jaxsnn.event.step import simulate_population
-from jaxsnn.event.ttfs import ttfs_first_spikes
+from jaxsnn.event.ttfs import ttfs_spike_times
 from jaxsnn.event.types import Spikes, dropped_of, sort_spikes
 from jaxsnn.neuron import LIFParameters, validate_parameters
 
@@ -102,6 +104,14 @@ class Artifacts:
         )
 
     @property
+    def weight_range(self) -> float | None:
+        """The largest software weight magnitude the chip realises, ``(2^bits - 1) / scale``
+        (``None``: float weights, no limit)."""
+        if self.weight_bits is None:
+            return None
+        return max_weight(self.weight_bits) / self.weight_scale
+
+    @property
     def stochastic(self) -> bool:
         """Whether a run needs a random key (jitter on)."""
         return self.jitter_sigma > 0 or self.jitter_bias != 0
@@ -136,6 +146,11 @@ class MockBackend:
             validate_parameters(self.calibrated, "calibrated", self.mapping.size)
         if not self.t_max > 0:
             raise ValueError(f"t_max must be a positive time in seconds, got {self.t_max!r}")
+
+    @property
+    def weight_range(self) -> float | None:
+        """:attr:`Artifacts.weight_range` of this chip."""
+        return self.artifacts.weight_range
 
     def realised_parameters(self) -> LIFParameters:
         """Per-neuron parameters of the mock chip's ``N`` neurons (float64 numpy values; also
@@ -205,7 +220,6 @@ class MockBackend:
         max_events: int,
     ) -> Spikes:
         """The chip's run of :meth:`__call__` (arguments checked)."""
-        n = self.mapping.size
         w_in = self._chip_weights(jnp.asarray(input_weights))
         w_rec = self._chip_weights(jnp.asarray(recurrent_weights))
         chip = self.realised_parameters()
@@ -213,7 +227,7 @@ class MockBackend:
         # numpy values: concrete inside jit, so each population gets its fastest solvers
         chip = LIFParameters(*(np.asarray(f, dtype) for f in chip))
         if self.mapping.is_layered:
-            analog, readout = self._layer_by_layer(w_in, w_rec, chip, inputs, key, max_events)
+            readout = self._layer_by_layer(w_in, w_rec, chip, inputs, key, max_events)
         else:
             analog = simulate_population(
                 w_in,
@@ -224,61 +238,72 @@ class MockBackend:
                 max_events,
                 solver_plan(chip, self.t_max),
             )
-            analog = self._jitter(analog, key, 0)
-            readout = [self._read_out(analog, 0, n)]
+            readout = [self._read_out(self._jitter(analog, key, 0))]
         merged = _merge(readout, max_events)
         lost = sum(dropped_of(r) for r in readout)
         return Spikes(merged.time, merged.idx, dropped_of(inputs) + lost + merged.dropped)
 
     def _jitter(self, spikes: Spikes, key: jax.Array | None, index: int) -> Spikes:
+        """A sorted list with jitter (re-sorted)."""
         a = self.artifacts
         if not a.stochastic:
             return spikes
         return add_jitter(spikes, jax.random.fold_in(key, index), a.jitter_sigma, a.jitter_bias)
 
-    def _read_out(self, spikes: Spikes, start: int, stop: int) -> Spikes:
-        """A population's read-out: its spikes (``start <= idx < stop``), capped, clocked."""
+    def _read_out(self, spikes: Spikes) -> Spikes:
+        """A population's read-out: its spikes capped (a sorted list) and on the clock. Without
+        a cap the list need not be sorted (one entry per neuron): the final merge sorts."""
         a = self.artifacts
-        inside = (spikes.idx >= start) & (spikes.idx < stop)
-        own = Spikes(jnp.where(inside, spikes.time, jnp.inf), jnp.where(inside, spikes.idx, -1))
-        own = sort_spikes(own.time, own.idx, spikes.time.shape[-1])
-        own = Spikes(own.time, own.idx, dropped_of(spikes))  # e.g. a population's overflow
         if a.readout_cap is not None:
-            own = cap_readout(own, a.readout_cap)
+            spikes = cap_readout(spikes, a.readout_cap)
         if a.clock_period is not None:
-            own = quantize_times(own, a.clock_period)
-        return Spikes(own.time, own.idx, dropped_of(own))
+            spikes = quantize_times(spikes, a.clock_period)
+        return Spikes(spikes.time, spikes.idx, dropped_of(spikes))
 
-    def _layer_by_layer(self, w_in, w_rec, chip, inputs, key, max_events):
+    def _layer_by_layer(self, w_in, w_rec, chip, inputs, key, max_events) -> list[Spikes]:
         """Populations in placement order, each fed by the inputs and the (jittered, analog)
-        spikes of the populations before it."""
+        spikes of the populations before it; their read-outs.
+
+        Where every neuron spikes at most once, a population's spikes stay one entry per
+        neuron (first-spike fast path, jitter per neuron, no sorting) until they are merged
+        into the next population's sources."""
         n_in = self.mapping.n_inputs
         weights = jnp.concatenate([w_in, w_rec])  # rows: inputs, then hardware neurons
         once = bool(np.all(chip.t_refrac >= self.t_max))
+        a = self.artifacts
         sources = Spikes(inputs.time, jnp.where(inputs.idx >= 0, inputs.idx, -1))
         readout = []
+        last = len(self.mapping.populations) - 1
         for k, (name, _) in enumerate(self.mapping.populations):
             cols = self.mapping.neurons(name)
             p = LIFParameters(*(f[cols] for f in chip))
             plan = solver_plan(p, self.t_max)
             if once:
-                out = ttfs_first_spikes(weights[:, cols], p, sources, self.t_max, plan)
+                times = ttfs_spike_times(weights[:, cols], p, sources, self.t_max, plan)
+                if a.stochastic:
+                    sample_key = jax.random.fold_in(key, k)
+                    times = jitter_times(times, sample_key, a.jitter_sigma, a.jitter_bias)
+                neurons = jnp.arange(cols.start, cols.stop, dtype=jnp.int32)
+                out = Spikes(times, jnp.where(jnp.isfinite(times), neurons, -1))
+                if a.readout_cap is not None:  # the cap keeps the earliest: sort first
+                    out = sort_spikes(out.time, out.idx)
+                readout.append(self._read_out(out))
             else:
                 out = simulate_population(
                     weights[:, cols], None, p, sources, self.t_max, max_events, plan
                 )
-            valid = out.idx >= 0
-            out = Spikes(out.time, jnp.where(valid, out.idx + cols.start, -1), dropped_of(out))
-            out = self._jitter(out, key, k)
-            readout.append(self._read_out(out, cols.start, cols.stop))
-            # the next populations receive these analog spikes as sources n_in + neuron
-            shifted = jnp.where(out.idx >= 0, out.idx + n_in, -1)
-            merged = sort_spikes(
-                jnp.concatenate([sources.time, out.time]),
-                jnp.concatenate([sources.idx, shifted]),
-            )
-            sources = Spikes(merged.time, merged.idx)
-        return sources, readout
+                valid = out.idx >= 0
+                out = Spikes(out.time, jnp.where(valid, out.idx + cols.start, -1), dropped_of(out))
+                out = self._jitter(out, key, k)
+                readout.append(self._read_out(out))
+            if k < last:  # the next populations receive these analog spikes as n_in + neuron
+                shifted = jnp.where(out.idx >= 0, out.idx + n_in, -1)
+                merged = sort_spikes(
+                    jnp.concatenate([sources.time, out.time]),
+                    jnp.concatenate([sources.idx, shifted]),
+                )
+                sources = Spikes(merged.time, merged.idx)
+        return readout
 
     def run(
         self,
