@@ -39,6 +39,16 @@ def chip_label(options: str) -> str:
     return options.strip() or "default artifacts"
 
 
+def trained_with(saved: dict) -> str:
+    """How a run was trained: in software (every artifact off) or in the loop (the artifacts
+    that differ from the defaults)."""
+    off = ("weight_bits", "clock", "jitter", "jitter_bias", "mismatch", "readout_cap")
+    if all(not saved.get(k) for k in off):
+        return "in software, no artifacts"
+    changed = [f"{k}={saved[k]}" for k in ARTIFACTS if saved.get(k) != experiment.DEFAULTS[k]]
+    return "in the loop" + (": " + ", ".join(changed) if changed else ", default artifacts")
+
+
 def accuracy_on_chip(run: Path, options: str, split: str, trials: int) -> float:
     """Mean accuracy over ``trials`` noise draws of the network of ``run`` on the mock chip with
     the run's network settings and the artifacts of ``options`` (defaults elsewhere)."""
@@ -80,8 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     print("|" + " --- |" * len(header))
     for run in args.runs:
         saved = results.saved_config(run)["task_config"]
-        trained = " ".join(f"{k}={saved[k]}" for k in ARTIFACTS if k in saved)
-        row = [f"{run.name} ({trained})"]
+        row = [f"{run.name} ({trained_with(saved)})"]
         for options in args.chip:
             row.append(f"{100 * accuracy_on_chip(run, options, args.split, args.trials):.1f} %")
         print("| " + " | ".join(row) + " |", flush=True)

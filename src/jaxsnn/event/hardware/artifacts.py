@@ -5,7 +5,7 @@
   (at most ``2 w_max + 1`` values; saturation at ``+-w_max / scale``);
 * :func:`quantize_times` -- the FPGA reads spike times as clock cycles:
   ``t_read = floor(t / period) period`` (ties are routine);
-* :func:`jitter_times` / :func:`add_jitter` -- trial-to-trial temporal noise of the analog
+* :func:`jitter_noise`, :func:`jitter_times`, :func:`add_jitter` -- trial-to-trial noise of the analog
   spike times: ``t + bias + sigma N(0, 1)``;
 * :func:`mismatched_parameters` -- fixed-pattern mismatch, fixed per chip (``chip_seed``):
   ``tau_mem (1 + s_mem N)``, ``tau_syn (1 + s_syn N)``, ``v_th + s_th (v_th - v_leak) N`` per
@@ -59,14 +59,27 @@ def quantize_times(spikes: Spikes, period: float = CLOCK_PERIOD) -> Spikes:
     return spikes._replace(time=jnp.where(valid, cycles * period, jnp.inf))
 
 
-def jitter_times(times: ArrayLike, key: jax.Array, sigma: float, bias: float = 0.0) -> Array:
-    """Temporal noise on spike times: ``t + bias + sigma N(0, 1)``, clipped at 0; ``+inf`` (no
-    spike) stays ``+inf``. Elementwise: the order is not restored (see :func:`add_jitter`)."""
+def jitter_noise(
+    key: jax.Array, shape: tuple[int, ...], sigma: float, bias: float = 0.0, dtype=float
+) -> Array:
+    """Trial-to-trial temporal noise of analog spike times: ``bias + sigma N(0, 1)``."""
     if sigma < 0:
         raise ValueError(f"jitter sigma must be >= 0 seconds, got {sigma!r}")
+    return bias + sigma * jax.random.normal(key, shape, dtype)
+
+
+def shift_times(times: ArrayLike, noise: ArrayLike) -> Array:
+    """``max(t + noise, 0)`` for spike times; ``+inf`` (no spike) stays ``+inf``. Elementwise:
+    the order is not restored."""
     times = jnp.asarray(times)
-    noise = bias + sigma * jax.random.normal(key, times.shape, times.dtype)
     return jnp.where(jnp.isfinite(times), jnp.maximum(times + noise, 0.0), jnp.inf)
+
+
+def jitter_times(times: ArrayLike, key: jax.Array, sigma: float, bias: float = 0.0) -> Array:
+    """Spike times with temporal noise: :func:`shift_times` by :func:`jitter_noise`, clipped
+    at 0; elementwise (see :func:`add_jitter` for a sorted list)."""
+    times = jnp.asarray(times)
+    return shift_times(times, jitter_noise(key, times.shape, sigma, bias, times.dtype))
 
 
 def add_jitter(spikes: Spikes, key: jax.Array, sigma: float, bias: float = 0.0) -> Spikes:

@@ -36,11 +36,12 @@ from jaxsnn.event.hardware.artifacts import (
     CLOCK_PERIOD,
     add_jitter,
     cap_readout,
-    jitter_times,
+    jitter_noise,
     max_weight,
     mismatched_parameters,
     quantize_times,
     quantize_weights,
+    shift_times,
 )
 from jaxsnn.event.hardware.mapping import NetworkMapping
 from jaxsnn.event.plan import SolverPlan, solver_plan
@@ -274,6 +275,9 @@ class MockBackend:
         sources = Spikes(inputs.time, jnp.where(inputs.idx >= 0, inputs.idx, -1))
         readout = []
         last = len(self.mapping.populations) - 1
+        if once and a.stochastic:  # one draw for the whole chip, each neuron its own noise
+            shape, dtype = (self.mapping.size,), jnp.result_type(weights, inputs.time)
+            noise = jitter_noise(key, shape, a.jitter_sigma, a.jitter_bias, dtype)
         for k, (name, _) in enumerate(self.mapping.populations):
             cols = self.mapping.neurons(name)
             p = LIFParameters(*(f[cols] for f in chip))
@@ -281,8 +285,7 @@ class MockBackend:
             if once:
                 times = ttfs_spike_times(weights[:, cols], p, sources, self.t_max, plan)
                 if a.stochastic:
-                    sample_key = jax.random.fold_in(key, k)
-                    times = jitter_times(times, sample_key, a.jitter_sigma, a.jitter_bias)
+                    times = shift_times(times, noise[cols])
                 neurons = jnp.arange(cols.start, cols.stop, dtype=jnp.int32)
                 out = Spikes(times, jnp.where(jnp.isfinite(times), neurons, -1))
                 if a.readout_cap is not None:  # the cap keeps the earliest: sort first
