@@ -5,8 +5,8 @@
   (at most ``2 w_max + 1`` values; saturation at ``+-w_max / scale``);
 * :func:`quantize_times` -- the FPGA reads spike times as clock cycles:
   ``t_read = floor(t / period) period`` (ties are routine);
-* :func:`jitter_noise`, :func:`jitter_times`, :func:`add_jitter` -- trial-to-trial noise of the analog
-  spike times: ``t + bias + sigma N(0, 1)``;
+* :func:`jitter_noise`, :func:`jitter_times`, :func:`add_jitter` -- trial-to-trial noise
+  of the analog spike times: ``t + bias + sigma N(0, 1)``;
 * :func:`mismatched_parameters` -- fixed-pattern mismatch, fixed per chip (``chip_seed``):
   ``tau_mem (1 + s_mem N)``, ``tau_syn (1 + s_syn N)``, ``v_th + s_th (v_th - v_leak) N`` per
   neuron;
