@@ -33,6 +33,7 @@ from jaxsnn.event.leaky_integrate_and_fire import (
     RecurrentLIF,
     hardware_gradient,
 )
+from jaxsnn.event.models import sample_gradient_by_blocks
 from jaxsnn.event.step import simulate_population
 from jaxsnn.event.tasks.hardware import yinyang_mock
 from jaxsnn.event.types import Spikes, compact_spikes, sort_spikes
@@ -403,3 +404,31 @@ def test_mock_task_trains_and_chip_task_fails_cleanly(tmp_path):
     assert chip.returncode == 2
     assert "Traceback" not in chip.stderr and len(chip.stderr.strip().splitlines()) == 1
     assert "pynn_brainscales" in chip.stderr and "yinyang_mock" in chip.stderr
+
+
+@pytest.mark.slow
+def test_gradient_by_blocks_equals_the_gradient_of_the_hardware_matrices():
+    """sample_gradient_by_blocks only moves the batch sum of the weight gradient to the
+    mapping's blocks: same loss gradient (float64, 1e-12) on a jittered, clocked mock."""
+    with jax.enable_x64(True):
+        mapping, weights = layered_network(3)
+        mock = MockBackend(mapping, ONCE, T_MAX)
+        layer = HardwareRecurrentLIF(13, ONCE, T_MAX, mock, max_events=13)
+        samples = [input_spikes(seed) for seed in range(4)]
+        batch = Spikes(jnp.stack([s.time for s in samples]), jnp.stack([s.idx for s in samples]))
+        keys = jax.random.split(jax.random.key(7), 4)
+
+        def apply(blocks, inputs, key):
+            w_in, w_rec = mapping.to_hardware(blocks)
+            return layer.apply({"input_weights": w_in, "recurrent_weights": w_rec}, inputs, key=key)
+
+        def loss(blocks, apply):
+            spikes = jax.vmap(lambda s, k: apply(blocks, s, k))(batch, keys)
+            return jnp.sum(jax.vmap(lambda s: weighted_times(s, 13))(spikes))
+
+        direct = jax.jit(jax.grad(lambda b: loss(b, apply)))(weights)
+        by_blocks = jax.jit(jax.grad(lambda b: loss(b, sample_gradient_by_blocks(apply))))(weights)
+        for key in weights:
+            scale = float(np.max(np.abs(direct[key])))
+            assert scale > 0
+            np.testing.assert_allclose(by_blocks[key], direct[key], rtol=1e-12, atol=1e-12 * scale)

@@ -319,9 +319,21 @@ def recurrent_classifier(config: Config, forward: SpikeSource | None = None) -> 
             w_in, w_rec = (jnp.clip(w, -weight_range, weight_range) for w in (w_in, w_rec))
         return {"input_weights": w_in, "recurrent_weights": w_rec}
 
+    def population_of_blocks(blocks: dict, inputs: Spikes, key: jax.Array | None) -> Spikes:
+        w_in, w_rec = mapping.to_hardware(blocks)
+        weights = {"input_weights": w_in, "recurrent_weights": w_rec}
+        return population.apply(weights, inputs, key=key)
+
+    by_blocks = sample_gradient_by_blocks(population_of_blocks)
+
     def run(weights, features, key=None):
         inputs = Spikes(*encoder.events(features))
-        spikes = population.apply(masked(weights), inputs, key=key)
+        w = masked(weights)
+        if forward is None:
+            spikes = population.apply(w, inputs, key=key)
+        else:  # in the loop: block-sized per-sample gradients (sample_gradient_by_blocks)
+            blocks = mapping.from_hardware(w["input_weights"], w["recurrent_weights"])
+            spikes = by_blocks(blocks, inputs, key)
         layers = mapping.split_spikes(spikes)
         return inputs, layers["hidden"], layers["output"]
 
@@ -333,6 +345,42 @@ def recurrent_classifier(config: Config, forward: SpikeSource | None = None) -> 
 
     stochastic = bool(getattr(getattr(forward, "artifacts", None), "stochastic", False))
     return first_spike_model(config, init, run, output_weights, stochastic)
+
+
+def sample_gradient_by_blocks(
+    apply: Callable[[dict, Spikes, jax.Array | None], Spikes],
+) -> Callable[[dict, Spikes, jax.Array | None], Spikes]:
+    """``apply(blocks, inputs, key)`` (one sample, the weights as the mapping's projection
+    blocks) with the same values and gradient, whose per-sample weight gradient stays block
+    sized under ``vmap``.
+
+    ``vmap`` sums the per-sample cotangents of unbatched weights where they enter a
+    ``custom_vjp``: inside ``apply`` (the EventProp attachment), that is the hardware
+    population's ``[n_in, N]`` and ``[N, N]`` matrices, mostly zero blocks -- one per sample.
+    This ``custom_vjp`` around all of ``apply`` moves that sum to the blocks (the pullback of
+    ``apply`` runs per sample inside it; what the matrices' blocks do not hold never leaves it).
+    """
+
+    @jax.custom_vjp
+    def blocks_to_spikes(blocks, time, idx, dropped, key):
+        return apply(blocks, Spikes(time, idx, dropped), key)
+
+    def forward(blocks, time, idx, dropped, key):
+        def of_differentiable(blocks, time):
+            return apply(blocks, Spikes(time, idx, dropped), key)
+
+        return jax.vjp(of_differentiable, blocks, time)  # (spikes, pullback: a pytree)
+
+    def backward(pullback, cotangent):
+        d_blocks, d_time = pullback(cotangent)
+        return d_blocks, d_time, None, None, None
+
+    blocks_to_spikes.defvjp(forward, backward)
+
+    def applied(blocks: dict, inputs: Spikes, key: jax.Array | None) -> Spikes:
+        return blocks_to_spikes(blocks, inputs.time, inputs.idx, inputs.dropped, key)
+
+    return applied
 
 
 def classifier_mapping(config: Config) -> NetworkMapping:
