@@ -88,7 +88,7 @@ def layered_backward(populations: Sequence[slice]) -> Backward:
         n_sources = inputs.time.shape[0]
         cotangent = jnp.where(fired, time_cotangent, 0.0).astype(dtype)
         d_input_times = jnp.zeros((n_sources,), dtype)
-        blocks = {}  # population start -> (d_input_weights [n_in, n_k], d_recurrent [n, n_k])
+        blocks = []  # last population first: (d_input_weights [n_in, n_k], d_recurrent [n, n_k])
         for cols in reversed(populations):
             rows = n_in + cols.start  # the inputs and every earlier population
             own = fired & (outputs.idx >= cols.start) & (outputs.idx < cols.stop)
@@ -109,17 +109,13 @@ def layered_backward(populations: Sequence[slice]) -> Backward:
                 t_max,
             )
             d_block = grads.input_weights
-            blocks[cols.start] = (
-                d_block[:n_in],
-                jnp.pad(d_block[n_in:], ((0, n - cols.start), (0, 0))),
-            )
+            blocks.append((d_block[:n_in], jnp.pad(d_block[n_in:], ((0, n - cols.start), (0, 0)))))
             d_input_times = d_input_times + grads.input_times[:n_sources]
             if cols.start > 0:
                 cotangent = cotangent + grads.input_times[n_sources:]
         # column blocks side by side (no zero-filled [n_in + n, n] buffer updated in place: under
         # vmap that buffer is per sample, and XLA fuses pads and concatenations into the batch sum)
-        in_order = [blocks[cols.start] for cols in populations]
-        d_in, d_rec = (jnp.concatenate(parts, axis=1) for parts in zip(*in_order, strict=True))
+        d_in, d_rec = (jnp.concatenate(parts, axis=1) for parts in zip(*blocks[::-1], strict=True))
         return AdjointGradients(d_in, d_rec, d_input_times)
 
     return backward
