@@ -13,10 +13,13 @@ TASKS = {
     "yinyang-event-prop": "jaxsnn.event.tasks.yinyang_event_prop",
     "yinyang-hardware": "jaxsnn.event.tasks.hardware.yinyang",
     "yinyang-mock": "jaxsnn.event.tasks.hardware.yinyang_mock",
+    "digits": "jaxsnn.event.tasks.digits",
 }
 
 #: tasks that run on the chip: listed with what they still need
 NEEDS_CHIP = ("yinyang-hardware",)
+#: tasks that need an optional package: task -> (module, how to install it)
+NEEDS_PACKAGE = {"digits": ("sklearn", 'pip install "jaxsnn[digits]"')}
 
 USAGE = """usage: jaxsnn <command> [arguments]
 
@@ -96,6 +99,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 missing = missing_package()
                 if missing is not None:
                     note = f"   (needs the BrainScaleS-2 software stack: {missing} is missing)"
+            if ok and name in NEEDS_PACKAGE:
+                from importlib.util import find_spec
+
+                package, install = NEEDS_PACKAGE[name]
+                if find_spec(package) is None:
+                    note = f"   (needs {package}: {install})"
             print(f"{name:22s} python -m {TASKS[name]}{note}")
         return 0
     if command == "export-nir":

@@ -1,5 +1,7 @@
-"""Data sets and batching."""
+"""Data sets and batching: Yin-Yang (:mod:`.yinyang`) and scikit-learn's digits
+(:mod:`.digits`, loaded on use; needs scikit-learn)."""
 
+from jaxsnn.datasets import digits
 from jaxsnn.datasets.batching import batch_indices
 from jaxsnn.datasets.yinyang import (
     CLASS_NAMES,
@@ -19,6 +21,7 @@ __all__ = [
     "SPLITS",
     "Dataset",
     "batch_indices",
+    "digits",
     "yinyang_class",
     "yinyang_dataset",
     "yinyang_split",

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -29,7 +30,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxsnn.base import serial_trace
-from jaxsnn.datasets import CLASS_NAMES, N_CLASSES, N_FEATURES
+from jaxsnn.datasets import CLASS_NAMES, N_FEATURES
 from jaxsnn.encoding import LatencyEncoder
 from jaxsnn.event.eventprop.attach import SpikeSource
 from jaxsnn.event.gradient import EventProp, GradientMethod
@@ -50,6 +51,33 @@ from jaxsnn.training.cli import Option, network_parser, positive_float, positive
 from jaxsnn.training.harness import Model
 
 Config = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What the classifier needs to know about a data set: ``n_features`` features in
+    ``[0, 1]`` per sample, the ``class_names`` (one output neuron each), and whether each
+    feature ``x`` also spikes as ``1 - x`` (``mirror``, see
+    :class:`~jaxsnn.encoding.LatencyEncoder`)."""
+
+    n_features: int
+    class_names: tuple[str, ...]
+    mirror: bool = False
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes (output neurons)."""
+        return len(self.class_names)
+
+
+#: Yin-Yang's four features ``[x, y, 1-x, 1-y]`` and three classes
+YINYANG = DataSpec(n_features=N_FEATURES, class_names=tuple(CLASS_NAMES))
+
+
+def data_of(config: Config) -> DataSpec:
+    """The configuration's data set (its ``"data"`` entry; Yin-Yang where it has none)."""
+    return config.get("data", YINYANG)
+
 
 #: the first-spike classifier's settings and its training defaults (chosen on the validation
 #: split, see benchmarks/RESULTS.md)
@@ -110,23 +138,31 @@ def neuron_parameters(config: Config) -> LIFParameters:
 
 
 def encoder_of(config: Config) -> LatencyEncoder:
-    """Features ``[x, y]`` -> ``[x, y, 1-x, 1-y]`` latency spikes plus the bias spike."""
-    return LatencyEncoder(config["t_early"], config["t_late"], bias_times=(config["t_bias"],))
+    """One latency spike per feature (Yin-Yang's ``[x, y, 1-x, 1-y]``; two, ``x`` and
+    ``1 - x``, where :func:`data_of` says ``mirror``) plus the bias spike."""
+    return LatencyEncoder(
+        config["t_early"],
+        config["t_late"],
+        bias_times=(config["t_bias"],),
+        mirror=data_of(config).mirror,
+    )
 
 
 def check_features(config: Config, features: Any, name: str = "features") -> Any:
     """Check a data set's features once, before training, for the classifier's encoder.
 
-    ``features``: ``[n_samples, N_FEATURES]``; :meth:`LatencyEncoder.check_features` of
-    :func:`encoder_of` (``ValueError`` naming ``name`` for NaN/inf, a ``UserWarning`` for
-    values outside ``[0, 1]``, which are clipped) plus the feature count. One numpy pass over
-    the data: the jitted training steps then need no per-batch check of the encoded spikes
-    (sorted and in range by construction). Returns the features as a float64 numpy array.
+    ``features``: ``[n_samples, n_features]`` (:func:`data_of`);
+    :meth:`LatencyEncoder.check_features` of :func:`encoder_of` (``ValueError`` naming
+    ``name`` for NaN/inf, a ``UserWarning`` for values outside ``[0, 1]``, which are clipped)
+    plus the feature count. One numpy pass over the data: the jitted training steps then need
+    no per-batch check of the encoded spikes (sorted and in range by construction).
+    Returns the features as a float64 numpy array.
     """
     x = encoder_of(config).check_features(features, name)
-    if x.shape[-1] != N_FEATURES:
+    n_features = data_of(config).n_features
+    if x.shape[-1] != n_features:
         raise ValueError(
-            f"{name} must have {N_FEATURES} features per sample (last axis), got shape {x.shape}"
+            f"{name} must have {n_features} features per sample (last axis), got shape {x.shape}"
         )
     return x
 
@@ -165,13 +201,14 @@ def first_spike_loss(
 
 def plot_info(config: Config) -> dict[str, Any]:
     """What ``jaxsnn plot`` needs to know about the network."""
+    data = data_of(config)
     return {
         "t_max": config["t_max"],
-        "class_names": list(CLASS_NAMES),
+        "class_names": list(data.class_names),
         "layer_sizes": {
-            "input": encoder_of(config).n_channels(N_FEATURES),
+            "input": encoder_of(config).n_channels(data.n_features),
             "hidden": config["hidden"],
-            "output": N_CLASSES,
+            "output": data.n_classes,
         },
     }
 
@@ -189,12 +226,13 @@ def first_spike_model(
     """The harness's :class:`Model` of a network that classifies by its first output spike.
 
     ``forward(weights, features, key=None) -> (input, hidden, output)`` spike lists of one
-    sample; ``output_weights(weights)`` ``[n_hidden, 3]`` for the silence penalty of
+    sample; ``output_weights(weights)`` ``[n_hidden, n_classes]`` for the silence penalty of
     :func:`first_spike_loss`. The loss is batched with ``vmap`` and reports the accuracy and
     the events dropped by full buffers. ``stochastic``: ``forward`` is random; the model's
     functions take a last argument ``key``, split into one key per sample.
     """
     plan = solver_plan(neuron_parameters(config), config["t_max"])
+    n_classes = data_of(config).n_classes
 
     def per_sample(fn, weights, *batch, key=None):
         """``fn(weights, *sample, key)`` for every sample of ``batch`` (``vmap``)."""
@@ -205,11 +243,11 @@ def first_spike_model(
 
     def output_times(weights, features, key):
         out = forward(weights, features, key)[2]
-        return first_spike_times(out.time, out.idx, N_CLASSES)
+        return first_spike_times(out.time, out.idx, n_classes)
 
     def sample_loss(weights, features, label, key):
         _, hidden_spikes, out = forward(weights, features, key)
-        t = first_spike_times(out.time, out.idx, N_CLASSES)
+        t = first_spike_times(out.time, out.idx, n_classes)
         loss = first_spike_loss(config, t, label, hidden_spikes, output_weights(weights), plan)
         return loss, (predict_first_spike(t) == label, dropped_of(out))
 
@@ -242,7 +280,7 @@ def first_spike_model(
 def feed_forward_classifier(config: Config, gradient: str | GradientMethod = "implicit") -> Model:
     """Two first-spike layers (hidden, output) with the given gradient method."""
     params, t_max = neuron_parameters(config), config["t_max"]
-    encoder = encoder_of(config)
+    encoder, data = encoder_of(config), data_of(config)
     network = serial_trace(
         TTFSLIF(
             config["hidden"],
@@ -253,12 +291,17 @@ def feed_forward_classifier(config: Config, gradient: str | GradientMethod = "im
             gradient=gradient,
         ),
         TTFSLIF(
-            N_CLASSES, params, t_max, config["output_mean"], config["output_std"], gradient=gradient
+            data.n_classes,
+            params,
+            t_max,
+            config["output_mean"],
+            config["output_std"],
+            gradient=gradient,
         ),
     )
 
     def init(key: jax.Array):
-        return network.init(key, (encoder.n_channels(N_FEATURES),))[1]
+        return network.init(key, (encoder.n_channels(data.n_features),))[1]
 
     def forward(weights, features, key=None):
         inputs = Spikes(*encoder.events(features))
@@ -385,5 +428,6 @@ def sample_gradient_by_blocks(
 
 def classifier_mapping(config: Config) -> NetworkMapping:
     """The classifier's layers (input -> hidden -> output) placed on one population."""
-    n_inputs = encoder_of(config).n_channels(N_FEATURES)
-    return NetworkMapping.layered(n_inputs, [config["hidden"], N_CLASSES])
+    data = data_of(config)
+    n_inputs = encoder_of(config).n_channels(data.n_features)
+    return NetworkMapping.layered(n_inputs, [config["hidden"], data.n_classes])

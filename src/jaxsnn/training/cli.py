@@ -516,32 +516,46 @@ def run_task(
     return metrics
 
 
-def yinyang_experiment(model: Any, args: argparse.Namespace, lr_decay: float) -> dict[str, Any]:
-    """What a Yin-Yang task's ``build`` returns: ``model``, the published splits, and Adam.
+def split_experiment(
+    model: Any,
+    args: argparse.Namespace,
+    lr_decay: float,
+    load_split: Callable[[str], Any],
+    data_name: str,
+) -> dict[str, Any]:
+    """What a task's ``build`` returns: ``model``, the data set's splits and Adam.
 
-    The learning rate follows a cosine decay from ``args.lr`` to ``lr_decay * args.lr``
-    over the whole run (``args.epochs`` epochs of ``5000 // args.batch_size`` updates). The
-    held-out data is ``args.eval_split`` (``"test"`` or ``"validation"``; the metrics' ``test_*``
-    entries then hold that split's figures, and the saved configuration names it).
+    ``load_split(name)`` gives the split ``"train"``, ``"validation"`` or ``"test"`` of the
+    data set called ``data_name`` (in messages). The learning rate follows a cosine decay from
+    ``args.lr`` to ``lr_decay * args.lr`` over the whole run (``args.epochs`` epochs of
+    ``n_train // args.batch_size`` updates). The held-out data is ``args.eval_split``
+    (``"test"`` or ``"validation"``; the metrics' ``test_*`` entries then hold that split's
+    figures, and the saved configuration names it).
     """
     import optax
 
-    from jaxsnn.datasets import yinyang_split
-
     if not 0.0 <= lr_decay <= 1.0:
         raise ValueError(f"--lr-decay must lie in [0, 1], got {lr_decay!r}")
-    train_data = yinyang_split("train")
+    train_data = load_split("train")
     if args.batch_size > len(train_data):  # before the schedule, which needs >= 1 step
         raise ValueError(
             f"--batch-size {args.batch_size} exceeds the {len(train_data)} samples of the "
-            f"Yin-Yang training split; choose at most {len(train_data)}"
+            f"{data_name} training split; choose at most {len(train_data)}"
         )
     steps = args.epochs * (len(train_data) // args.batch_size)
     schedule = optax.cosine_decay_schedule(args.lr, steps, alpha=lr_decay)
+    split = getattr(args, "eval_split", "test")
     return {
         "model": model,
         "optimizer": optax.adam(schedule),
         "train_data": train_data,
-        "test_data": yinyang_split(getattr(args, "eval_split", "test")),
-        "eval_split": getattr(args, "eval_split", "test"),
+        "test_data": load_split(split),
+        "eval_split": split,
     }
+
+
+def yinyang_experiment(model: Any, args: argparse.Namespace, lr_decay: float) -> dict[str, Any]:
+    """:func:`split_experiment` on the published Yin-Yang splits (5000 training samples)."""
+    from jaxsnn.datasets import yinyang_split
+
+    return split_experiment(model, args, lr_decay, yinyang_split, "Yin-Yang")
