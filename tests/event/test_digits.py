@@ -82,4 +82,5 @@ def test_the_task_learns_the_digits(tmp_path):
     assert history[-1]["train_loss"] < 0.75 * history[0]["train_loss"], history
     assert metrics["history"][-1]["dropped_events"] == 0
     saved = json.loads((out / "metrics.json").read_text())
-    assert saved["config"]["eval_split"] == "validation" and saved["task"] == "digits"
+    assert saved["task"] == "digits"
+    assert saved["config"]["task_config"]["eval_split"] == "validation"
