@@ -14,6 +14,13 @@ neuron ``i`` to neuron ``j``, no delay). One step has three parts:
    ``W_in[source]`` to ``I``; a crossing records the spike, sets ``V = v_reset``, starts the
    refractory period ``t_refrac`` and adds ``W_rec[i]`` to ``I``.
 
+**Forward only** (``differentiable=False``, EventProp's forward): the same steps in shorter
+forms of equal value, chosen by the plan's ``refractory`` mode (:func:`crossing_times`,
+:func:`integrate`): with ``t_refrac = 0`` or ``t_refrac >= t_max`` the decays over ``dt`` are
+one exponential per sample and time constant, not per neuron, and a neuron refractory beyond
+``t_max`` is never solved for again; the spiking neurons fire one by one (:func:`fire`),
+``O(n)`` per spike instead of a product with ``W_rec``. The spikes are those of the scan.
+
 **Order at equal times** (exact ties, no noise is added; the order is
 :class:`jaxsnn.event.types.EventKind`): threshold crossings come before input spikes. All
 neurons whose crossing times are exactly equal to the earliest one spike in the same step,
@@ -40,6 +47,7 @@ and it would fire forever.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -101,6 +109,28 @@ def initial_state(n: int, max_events: int, params: LIFParameters, dtype) -> Popu
     )
 
 
+def crossing_times(state: PopulationState, params: LIFParameters, plan: SolverPlan) -> Array:
+    """Absolute time ``t + dt_j`` of every neuron's next threshold crossing (``+inf``: none).
+
+    ``plan.refractory`` decides how refractory neurons are treated, each choice equal in
+    value to the general one (:func:`jaxsnn.event.root.next_crossing` with
+    ``refractory_left = refractory_until - t``):
+
+    * ``"events"``: the general solver, refractory aware;
+    * ``"none"``: no neuron is ever held (``refractory_until <= t``), so the solver runs on
+      ``(V, I)`` directly (the general form would multiply ``I`` by ``e^0``);
+    * ``"beyond"``: a neuron still refractory stays so past ``t_max`` (``t_refrac >= t_max``):
+      it never crosses again, ``+inf`` without a solve.
+    """
+    left = state.refractory_until - state.t
+    if plan.refractory == "events":
+        return state.t + next_crossing(state.neurons, params, left, plan.crossing)
+    dt = next_crossing(state.neurons, params, None, plan.crossing)
+    if plan.refractory == "beyond":
+        dt = jnp.where(left > 0, jnp.inf, dt)
+    return state.t + dt
+
+
 def next_event(
     state: PopulationState,
     inputs: Spikes,
@@ -108,16 +138,14 @@ def next_event(
     t_max: ArrayLike,
     plan: SolverPlan,
 ) -> Event:
-    """Part 1: earliest of the next crossing (``t + dt_j``) and the next input spike.
+    """Part 1: earliest of the next crossing (:func:`crossing_times`) and the next input spike.
 
     ``is_crossing = t_cross <= t_input and t_cross < t_max`` (crossings first at ties,
     :func:`~jaxsnn.event.types.comes_first`); ``is_input = not is_crossing and
     t_input < t_max``; with neither, ``time = t``. ``plan.crossing`` picks the solver.
     """
-    crossing_times = state.t + next_crossing(
-        state.neurons, params, state.refractory_until - state.t, plan.crossing
-    )
-    t_cross = jnp.min(crossing_times)
+    crossing = crossing_times(state, params, plan)
+    t_cross = jnp.min(crossing)
     n_inputs = inputs.time.shape[0]
     if n_inputs == 0:
         t_input = jnp.asarray(jnp.inf, state.t.dtype)
@@ -129,23 +157,38 @@ def next_event(
     is_crossing = is_crossing & (t_cross < t_max)
     is_input = ~is_crossing & (t_input < t_max)
     time = jnp.where(is_crossing, t_cross, jnp.where(is_input, t_input, state.t))
-    return Event(time, is_crossing, is_input, crossing_times)
+    return Event(time, is_crossing, is_input, crossing)
 
 
 def integrate(
-    neurons: LIFState, refractory_until: Array, t: Array, t_next: Array, params: LIFParameters
+    neurons: LIFState,
+    refractory_until: Array,
+    t: Array,
+    t_next: Array,
+    params: LIFParameters,
+    refractory: str = "events",
 ) -> LIFState:
     """Part 2: every neuron from ``t`` to ``t_next`` (finite, ``>= t``).
 
     A neuron still refractory for ``h = min(refractory_until - t, dt)`` (if positive) holds
     ``V`` for ``h`` while ``I`` decays, then evolves freely:
-    ``propagate((V, I e^{-h / tau_syn}), dt - h)``.
+    ``propagate((V, I e^{-h / tau_syn}), dt - h)``. ``refractory`` (the plan's mode, see
+    :func:`crossing_times`) picks an equal-valued form whose exponentials depend on ``dt``
+    alone -- one per sample and time constant, not one per neuron: ``"none"`` (``h = 0``):
+    ``propagate((V, I), dt)``; ``"beyond"`` (``h`` is ``0`` or ``dt``): a held neuron keeps
+    ``V`` and its ``I e^{-dt/tau_syn}`` is the free neuron's current (``propagate`` over
+    ``0`` is the identity).
     """
     dt = t_next - t
     left = refractory_until - t
-    held = jnp.where(left > 0, jnp.minimum(left, dt), 0.0)
-    current = neurons.i * jnp.exp(-held / params.tau_syn)
-    return propagate(LIFState(neurons.v, current), dt - held, params)
+    if refractory == "events":
+        held = jnp.where(left > 0, jnp.minimum(left, dt), 0.0)
+        current = neurons.i * jnp.exp(-held / params.tau_syn)
+        return propagate(LIFState(neurons.v, current), dt - held, params)
+    free = propagate(neurons, dt, params)
+    if refractory == "none":
+        return free
+    return LIFState(jnp.where(left > 0, neurons.v, free.v), free.i)
 
 
 def apply_crossing(
@@ -161,10 +204,12 @@ def apply_crossing(
     Each spiking neuron ``j`` is recorded with its own crossing time (equal in value, but
     carrying its own derivative), gets ``V = v_reset`` and ``refractory_until = t_j +
     t_refrac``; then ``I += sum_j W_rec[j]``. Spikes past the buffer end count as dropped.
-    ``differentiable=False`` leaves out the terms that only carry derivatives (zero in value);
-    ``store=False`` (counting after an overflow, the buffer full) records nothing and counts
-    every spike as dropped.
+    ``differentiable=False`` leaves out the terms that only carry derivatives (zero in value)
+    and fires spike by spike (:func:`fire`); ``store=False`` (counting after an overflow, the
+    buffer full) records nothing and counts every spike as dropped.
     """
+    if not differentiable:
+        return fire(state, event, params, recurrent_weights, store)
     spiking = event.is_crossing & (event.crossing_times == event.time)
     # lag = event.time - t_j is exactly 0 for each spiking neuron j; the first-order terms in
     # lag below add nothing to the values but give every neuron's reset and recurrent jump the
@@ -176,17 +221,13 @@ def apply_crossing(
     free = refractory_until <= event.time
     current = state.neurons.i
     restart = (params.v_leak - params.v_reset + current) / params.tau_mem
-    reset = (
-        params.v_reset + jnp.where(free, lag * restart, 0.0) if differentiable else params.v_reset
-    )
-    v = jnp.where(spiking, reset, state.neurons.v)
+    v = jnp.where(spiking, params.v_reset + jnp.where(free, lag * restart, 0.0), state.neurons.v)
     if recurrent_weights is not None:
         weight = spiking.astype(current.dtype)
         current = current + weight @ recurrent_weights
-        if differentiable:
-            early = (weight * lag) @ recurrent_weights  # d/dt_j of W e^{-lag/tau_syn}, W k(lag)
-            current = current - early / params.tau_syn
-            v = v + jnp.where(free, early / params.tau_mem, 0.0)
+        early = (weight * lag) @ recurrent_weights  # d/dt_j of W e^{-lag/tau_syn}, W k(lag)
+        current = current - early / params.tau_syn
+        v = v + jnp.where(free, early / params.tau_mem, 0.0)
     n_spiking = jnp.sum(spiking, dtype=jnp.int32)
     updated = state._replace(
         neurons=LIFState(v, current),
@@ -209,6 +250,89 @@ def apply_crossing(
     )
 
 
+def fire(
+    state: PopulationState,
+    event: Event,
+    params: LIFParameters,
+    recurrent_weights: Array | None,
+    store: bool = True,
+) -> PopulationState:
+    """Part 3a without the derivative-only terms: :func:`apply_crossing` with
+    ``differentiable=False`` (its value), spike by spike.
+
+    The spiking neurons ``S = {j: crossing_time_j == event.time}`` get ``V = v_reset`` and
+    ``refractory_until = t_j + t_refrac`` (vectorised). Then they fire in ascending index
+    order, each ``j`` stored at the next buffer position (or counted as dropped) and adding its
+    row to the current, ``I += W_rec[j]`` (:func:`record_spike`): the lowest one directly, the
+    others -- ties, rare -- in a ``lax.while_loop`` that usually runs no iteration. That is
+    ``O(n)`` work per spike instead of the product ``1_S @ W_rec`` (``O(n^2)`` per event) and
+    two scatters of ``n`` entries, with the same value (exactly for a single spike; for ties
+    the sum may round in another order). Bit for bit so only if the decayed current of
+    :func:`integrate` is rounded before the jump is added: the forward loop of
+    :func:`simulate_population` stores it in its carry (XLA would otherwise fuse the decay and
+    the jump into one multiply-add, one rounding instead of two).
+    """
+    spiking = event.is_crossing & (event.crossing_times == event.time)
+    refractory_until = jnp.where(
+        spiking, event.crossing_times + params.t_refrac, state.refractory_until
+    )
+    v = jnp.where(spiking, params.v_reset, state.neurons.v)
+    record = partial(
+        record_spike,
+        crossing_times=event.crossing_times,
+        recurrent_weights=recurrent_weights,
+        max_events=state.spikes.time.shape[0] if store else 0,
+    )
+    first = record((spiking, state.neurons.i, state.spikes, state.count, state.dropped))
+    _, current, spikes, count, dropped = jax.lax.while_loop(
+        lambda carry: jnp.any(carry[0]), record, first
+    )
+    return state._replace(
+        neurons=LIFState(v, current),
+        refractory_until=refractory_until,
+        spikes=spikes,
+        count=count,
+        dropped=dropped,
+    )
+
+
+def record_spike(
+    carry: tuple[Array, Array, Spikes, Array, Array],
+    crossing_times: Array,
+    recurrent_weights: Array | None,
+    max_events: int,
+) -> tuple[Array, Array, Spikes, Array, Array]:
+    """Fire the lowest neuron ``j`` of ``to_fire`` (nothing when it is empty).
+
+    ``carry = (to_fire, current, spikes, count, dropped)``: ``j`` leaves ``to_fire``,
+    ``I += W_rec[j]``, and the spike ``(crossing_times[j], j)`` is stored at ``count`` if
+    ``count < max_events``, else counted in ``dropped``; ``count`` grows by one.
+    """
+    to_fire, current, spikes, count, dropped = carry
+    n = to_fire.shape[0]
+    # the lowest index still to fire (a plain min: cheaper than argmax's two-operand reduce)
+    lowest = jnp.min(jnp.where(to_fire, jnp.arange(n, dtype=jnp.int32), n))
+    fires = lowest < n
+    j = jnp.minimum(lowest, n - 1)
+    if recurrent_weights is not None:
+        current = current + jnp.where(fires, recurrent_weights[j], 0.0)
+    kept = fires & (count < max_events)
+    if max_events > 0:
+        slot = jnp.where(kept, count, max_events)  # out of range: dropped by the scatter
+        spikes = Spikes(
+            spikes.time.at[slot].set(crossing_times[j], mode="drop"),
+            spikes.idx.at[slot].set(j, mode="drop"),
+        )
+    lost = (fires & ~kept).astype(jnp.int32)
+    return (
+        to_fire.at[j].set(False),
+        current,
+        spikes,
+        count + fires.astype(jnp.int32),
+        dropped + lost,
+    )
+
+
 def apply_input(state: PopulationState, event: Event, inputs: Spikes, weights: Array):
     """Part 3b: ``I += W_in[source]`` for the input spike ``next_input``; advance the pointer."""
     n_inputs = inputs.time.shape[0]
@@ -224,7 +348,17 @@ def apply_input(state: PopulationState, event: Event, inputs: Spikes, weights: A
     )
 
 
-def advance(
+def move_to(
+    state: PopulationState, event: Event, params: LIFParameters, refractory: str = "events"
+) -> PopulationState:
+    """Part 2: the state at ``event.time`` (:func:`integrate` in the form of ``refractory``)."""
+    neurons = integrate(
+        state.neurons, state.refractory_until, state.t, event.time, params, refractory
+    )
+    return state._replace(t=event.time, neurons=neurons)
+
+
+def apply_event(
     state: PopulationState,
     event: Event,
     inputs: Spikes,
@@ -234,12 +368,35 @@ def advance(
     differentiable: bool = True,
     store: bool = True,
 ) -> PopulationState:
-    """Parts 2 and 3: :func:`integrate` to ``event.time``, then apply the discontinuity
-    (``differentiable``, ``store``: see :func:`apply_crossing`)."""
-    neurons = integrate(state.neurons, state.refractory_until, state.t, event.time, params)
-    state = state._replace(t=event.time, neurons=neurons)
+    """Part 3, at ``event.time``: the crossings (:func:`apply_crossing`), then the input spike
+    (:func:`apply_input`)."""
     state = apply_crossing(state, event, params, recurrent_weights, differentiable, store)
     return apply_input(state, event, inputs, input_weights)
+
+
+def advance(
+    state: PopulationState,
+    event: Event,
+    inputs: Spikes,
+    input_weights: Array,
+    recurrent_weights: Array | None,
+    params: LIFParameters,
+    plan: SolverPlan,
+    differentiable: bool = True,
+    store: bool = True,
+) -> PopulationState:
+    """Parts 2 and 3: :func:`move_to` ``event.time``, then :func:`apply_event`
+    (``differentiable``, ``store``: see :func:`apply_crossing`).
+
+    Without derivatives, :func:`integrate` takes ``plan.refractory``'s short form. The
+    differentiable scan keeps the general form: XLA fuses the decay ``I e^{-dt/tau_syn}``
+    with the recurrent jump into one multiply-add (one rounding instead of two) or not,
+    depending on the form, and the general one keeps the spikes bit for bit as they were.
+    """
+    refractory = "events" if differentiable else plan.refractory
+    state = move_to(state, event, params, refractory)
+    args = (inputs, input_weights, recurrent_weights, params, differentiable, store)
+    return apply_event(state, event, *args)
 
 
 def step(
@@ -253,7 +410,7 @@ def step(
 ) -> PopulationState:
     """One event: :func:`next_event`, then :func:`advance` to it."""
     event = next_event(state, inputs, params, t_max, plan)
-    return advance(state, event, inputs, input_weights, recurrent_weights, params)
+    return advance(state, event, inputs, input_weights, recurrent_weights, params, plan)
 
 
 def count_overflow(
@@ -291,7 +448,7 @@ def count_overflow(
     def count_next(carry):
         state, event = carry
         state = advance(
-            state, event, inputs, input_weights, recurrent_weights, params, False, store=False
+            state, event, inputs, input_weights, recurrent_weights, params, plan, False, False
         )
         return state, next_event(state, inputs, params, t_max, plan)
 
@@ -357,14 +514,21 @@ def simulate_population(
             events_left = event.is_crossing | event.is_input
             return events_left & (state.dropped < COUNT_LIMIT) & (steps < max_steps)
 
-        def advance_to_next(carry):
+        # the carry is the state moved to the pending event, which is applied first in the
+        # next iteration: the decayed current is stored before a jump is added to it, so the
+        # two round separately, as in the scan (no fused multiply-add of decay and jump)
+        def apply_and_move_on(carry):
             state, event, steps = carry
-            state = advance(state, event, inputs, input_weights, recurrent_weights, params, False)
-            return state, next_event(state, inputs, params, t_max, plan), steps + 1
+            state = apply_event(
+                state, event, inputs, input_weights, recurrent_weights, params, False
+            )
+            event = next_event(state, inputs, params, t_max, plan)
+            return move_to(state, event, params, plan.refractory), event, steps + 1
 
         first = next_event(start, inputs, params, t_max, plan)
+        moved = move_to(start, first, params, plan.refractory)
         state, _, _ = jax.lax.while_loop(
-            due, advance_to_next, (start, first, jnp.zeros((), jnp.int32))
+            due, apply_and_move_on, (moved, first, jnp.zeros((), jnp.int32))
         )
         return Spikes(state.spikes.time, state.spikes.idx, upstream + state.dropped)
     dropped = count_overflow(
