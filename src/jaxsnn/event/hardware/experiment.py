@@ -22,7 +22,9 @@ from jaxsnn.training.cli import Option, non_negative_int
 TIME_KEYS = ("tau_syn", "tau_mem", "t_early", "t_late", "t_bias", "t_max", "tau_loss")
 DEFAULTS: dict[str, Any] = {
     **models.DEFAULTS,
-    "hidden": 120,
+    # 200 hidden neurons as in the software tasks: 96.0 % mean test accuracy over 5 seeds on
+    # the default mock, against 95.5 % with 120 (benchmarks/RESULTS.md)
+    "hidden": 200,
     **{key: models.DEFAULTS[key] * 1.2e-3 for key in TIME_KEYS},
     # the chip's artifacts (MockBackend): 6-bit weights over +-6.3 software units (our weights
     # are in units of v_th - v_leak; one spike of weight 4 alone fires a neuron), the 8 ns
