@@ -13,8 +13,8 @@ output layers: times and neuron indices) and loss gradients on ``--check-batches
 1e-12`` (the script exits with status 1 otherwise); the gradients' largest differences are
 printed::
 
-    cp -r src /tmp/baseline_src        # before the change
-    python benchmarks/recurrent_speed.py --baseline-src /tmp/baseline_src
+    mkdir /tmp/base && git archive fca9589 src | tar -x -C /tmp/base   # the code before
+    python benchmarks/recurrent_speed.py --baseline-src /tmp/base/src
 """
 
 from __future__ import annotations
