@@ -1,6 +1,6 @@
 """The benchmark suite in one command (issue "Scale"): a table in ``benchmarks/RESULTS.md``.
 
-    python benchmarks/run.py            # full run (about 10-15 min on 2 CPU cores)
+    python benchmarks/run.py            # full run (about 3 min on 2 quiet CPU cores)
     python benchmarks/run.py --quick    # a short pass (about 2 min on 2 CPU cores)
     python benchmarks/run.py --quick --no-write   # print only
     bash benchmarks/gpu.sh              # the same on an NVIDIA GPU
@@ -58,7 +58,7 @@ import optax
 
 from jaxsnn.base import serial_trace
 from jaxsnn.cli import NEEDS_CHIP, TASKS
-from jaxsnn.datasets import batch_indices
+from jaxsnn.datasets import batch_indices, digits
 from jaxsnn.encoding import LatencyEncoder
 from jaxsnn.event.leaky_integrate_and_fire import TTFSLIF
 from jaxsnn.event.loss import first_spike_times, predict_first_spike, ttfs_cross_entropy
@@ -208,17 +208,17 @@ def device_memory_stats() -> dict[str, Any] | None:
 
 
 def digit_features(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, str]:
-    """``n`` samples of 64 features in ``[0, 1]`` and labels 0..9: scikit-learn's 8x8 digits
-    (repeated when ``n`` exceeds its 1797 samples), or uniform noise without scikit-learn."""
+    """``n`` samples of 64 features in ``[0, 1]`` and labels 0..9: the training split of
+    :mod:`jaxsnn.datasets.digits` (repeated when ``n`` exceeds its 1079 samples), or uniform
+    noise without scikit-learn."""
     rng = np.random.default_rng(seed)
     try:
-        from sklearn.datasets import load_digits
-    except ImportError:
+        data = digits.digits_split("train")
+    except digits.MissingScikitLearnError:
         features = rng.uniform(size=(n, N_INPUTS))
         return features, rng.integers(0, N_OUTPUTS, n), "random latency inputs"
-    digits = load_digits()
-    pick = rng.permutation(np.resize(np.arange(len(digits.target)), max(n, 1)))[:n]
-    return digits.data[pick] / 16.0, digits.target[pick], "sklearn digits"
+    pick = rng.permutation(np.resize(np.arange(len(data)), max(n, 1)))[:n]
+    return data.features[pick], data.labels[pick], "sklearn digits"
 
 
 def ttfs_network(hidden: int) -> Any:

@@ -140,12 +140,8 @@ def neuron_parameters(config: Config) -> LIFParameters:
 def encoder_of(config: Config) -> LatencyEncoder:
     """One latency spike per feature (Yin-Yang's ``[x, y, 1-x, 1-y]``; two, ``x`` and
     ``1 - x``, where :func:`data_of` says ``mirror``) plus the bias spike."""
-    return LatencyEncoder(
-        config["t_early"],
-        config["t_late"],
-        bias_times=(config["t_bias"],),
-        mirror=data_of(config).mirror,
-    )
+    mirror = data_of(config).mirror
+    return LatencyEncoder(config["t_early"], config["t_late"], (config["t_bias"],), mirror)
 
 
 def check_features(config: Config, features: Any, name: str = "features") -> Any:
