@@ -15,26 +15,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from gradient_check import lif_params
 from lif_reference import TAU_SYN, random_network, reference_spikes, spikes_per_neuron
 
 from jaxsnn.event.eventprop.scan import _event_list, currents_before
 from jaxsnn.event.plan import solver_plan
 from jaxsnn.event.step import simulate_population
 from jaxsnn.event.types import Spikes
-from jaxsnn.neuron import LIFParameters, as_float_params
+from jaxsnn.neuron import as_float_params
 
 T_MAX = 10 * TAU_SYN
-
-
-def lif_params(ratio: float, t_refrac: float) -> LIFParameters:
-    return LIFParameters(
-        tau_mem=ratio * TAU_SYN,
-        tau_syn=TAU_SYN,
-        v_th=1.0,
-        v_reset=-0.2,
-        v_leak=-0.1,
-        t_refrac=t_refrac,
-    )
 
 
 def network(seed: int = 3, n_in: int = 4, n: int = 8, n_spikes: int = 16):
