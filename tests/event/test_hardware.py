@@ -36,7 +36,7 @@ from jaxsnn.event.leaky_integrate_and_fire import (
 from jaxsnn.event.models import sample_gradient_by_blocks
 from jaxsnn.event.step import simulate_population
 from jaxsnn.event.tasks.hardware import yinyang_mock
-from jaxsnn.event.types import Spikes, compact_spikes, sort_spikes
+from jaxsnn.event.types import Spikes, compact_spikes, merge_sorted, sort_spikes
 from jaxsnn.neuron import LIFParameters
 
 TAU_SYN, TAU_MEM = 6e-6, 12e-6
@@ -167,6 +167,29 @@ def test_compact_spikes_is_a_stable_partition_of_a_sorted_list():
     assert np.all(grad[~keep] == 0) and np.all(grad[keep & np.isfinite(time)] >= 0)
     rank = np.cumsum(keep, axis=1) - 1
     np.testing.assert_array_equal(grad[keep], rank[keep])  # d/dt_m = weight of its new place
+
+
+@pytest.mark.parametrize("sizes", [(12, 5), (3, 40), (0, 4), (300, 300)])
+def test_merge_sorted_is_a_stable_sort_of_the_concatenation(sizes):
+    """Two sorted lists with ties inside and between them (clock read-outs), padding last:
+    the merge equals the stable sort of their concatenation, cut or padded to ``size``, with
+    the dropped counts added."""
+    rng = np.random.default_rng(sum(sizes))
+    lists = []
+    for n, dropped in zip(sizes, (2, 3), strict=True):
+        time = np.sort(np.floor(rng.uniform(0, 20, n)))  # integer times: many ties
+        time[n - n // 4 :] = np.inf
+        idx = np.where(np.isfinite(time), rng.integers(0, 50, n), -1)
+        lists.append(Spikes(jnp.asarray(time), jnp.asarray(idx, jnp.int32), jnp.int32(dropped)))
+    total = sum(sizes)
+    for size in (None, total // 2, total + 3):
+        got = merge_sorted(*lists, size=size)
+        want = sort_spikes(
+            np.concatenate([s.time for s in lists]), np.concatenate([s.idx for s in lists]), size
+        )
+        np.testing.assert_array_equal(got.time, want.time)
+        np.testing.assert_array_equal(got.idx, want.idx)
+        assert int(got.dropped) == 5
 
 
 def test_read_out_times_are_multiples_of_the_clock():

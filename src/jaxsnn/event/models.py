@@ -352,11 +352,21 @@ def recurrent_classifier(config: Config, forward: SpikeSource | None = None) -> 
     # so that the gradient does not push a saturated synapse further (it is zero out there)
     weight_range = getattr(forward, "weight_range", None)
 
+    def in_range(w: jax.Array) -> jax.Array:
+        """``clip(w, -weight_range, weight_range)``, with gradient 1 inside and 0 outside."""
+        if weight_range is None:
+            return w
+        return jnp.where(jnp.abs(w) <= weight_range, w, jnp.sign(w) * weight_range)
+
     def masked(weights: dict) -> dict:
         w_in, w_rec = weights["input_weights"] * mask_in, weights["recurrent_weights"] * mask_rec
-        if weight_range is not None:
-            w_in, w_rec = (jnp.clip(w, -weight_range, weight_range) for w in (w_in, w_rec))
-        return {"input_weights": w_in, "recurrent_weights": w_rec}
+        return {"input_weights": in_range(w_in), "recurrent_weights": in_range(w_rec)}
+
+    def blocks_of(weights: dict) -> dict:
+        """The projections' blocks, in range: what :func:`masked` keeps, without the
+        ``[N, N]`` work (its gradient is zero off the blocks, as the masks make it)."""
+        blocks = mapping.from_hardware(weights["input_weights"], weights["recurrent_weights"])
+        return {projection: in_range(w) for projection, w in blocks.items()}
 
     def population_of_blocks(blocks: dict, inputs: Spikes, key: jax.Array | None) -> Spikes:
         w_in, w_rec = mapping.to_hardware(blocks)
@@ -367,20 +377,15 @@ def recurrent_classifier(config: Config, forward: SpikeSource | None = None) -> 
 
     def run(weights, features, key=None):
         inputs = Spikes(*encoder.events(features))
-        w = masked(weights)
         if forward is None:
-            spikes = population.apply(w, inputs, key=key)
+            spikes = population.apply(masked(weights), inputs, key=key)
         else:  # in the loop: block-sized per-sample gradients (sample_gradient_by_blocks)
-            blocks = mapping.from_hardware(w["input_weights"], w["recurrent_weights"])
-            spikes = by_blocks(blocks, inputs, key)
+            spikes = by_blocks(blocks_of(weights), inputs, key)
         layers = mapping.split_spikes(spikes)
         return inputs, layers["hidden"], layers["output"]
 
     def output_weights(weights: dict) -> jax.Array:
-        w = masked(weights)
-        return mapping.from_hardware(w["input_weights"], w["recurrent_weights"])[
-            ("hidden", "output")
-        ]
+        return blocks_of(weights)[("hidden", "output")]
 
     stochastic = bool(getattr(getattr(forward, "artifacts", None), "stochastic", False))
     return first_spike_model(config, init, run, output_weights, stochastic)

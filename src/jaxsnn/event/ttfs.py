@@ -123,9 +123,11 @@ def ttfs_spike_times(
     candidate = t[:, None] + next_crossing(state, params, method=plan.crossing)
     before_next_input = comes_first(candidate, EventKind.CROSSING, upper[:, None], EventKind.INPUT)
     ok = valid[:, None] & before_next_input & (candidate < t_max)
-    first = jnp.argmax(ok, axis=0)
-    spiked = jnp.any(ok, axis=0)
-    chosen = jnp.take_along_axis(candidate, first[None, :], axis=0)[0]
+    first = jnp.argmax(ok, axis=0)[None, :]
+    # whether any prefix is ok, read at the argmax: one reduction over the [K, n] candidates
+    # (a separate ``any`` makes XLA compute them twice)
+    spiked = jnp.take_along_axis(ok, first, axis=0)[0]
+    chosen = jnp.take_along_axis(candidate, first, axis=0)[0]
     return jnp.where(spiked, chosen, jnp.inf)
 
 
@@ -144,12 +146,13 @@ def _located_first_spike(
     span = jnp.maximum(end - t, 0.0)[:, None]
     reaches = valid[:, None] & (interval_peak(state, span, params) >= params.v_th)
     first = jnp.argmax(reaches, axis=0)[None, :]
+    reached = jnp.take_along_axis(reaches, first, axis=0)[0]  # not jnp.any: one reduction
     located = LIFState(
         jnp.take_along_axis(state.v, first, axis=0)[0],
         jnp.take_along_axis(state.i, first, axis=0)[0],
     )
     candidate = t[first[0]] + next_crossing(located, params, method="general")
-    spiked = jnp.any(reaches, axis=0) & (candidate < t_max)
+    spiked = reached & (candidate < t_max)
     return jnp.where(spiked, candidate, jnp.inf)
 
 

@@ -24,7 +24,7 @@ the gradient is the software model's EventProp adjoint at the mock's spikes
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, reduce
 from typing import Any, NamedTuple
 
 import jax
@@ -47,7 +47,14 @@ from jaxsnn.event.hardware.mapping import NetworkMapping
 from jaxsnn.event.plan import SolverPlan, solver_plan
 from jaxsnn.event.step import simulate_population
 from jaxsnn.event.ttfs import ttfs_spike_times
-from jaxsnn.event.types import Spikes, dropped_of, sort_spikes
+from jaxsnn.event.types import (
+    Spikes,
+    dropped_of,
+    is_valid,
+    merge_sorted,
+    resize_spikes,
+    sort_spikes,
+)
 from jaxsnn.neuron import LIFParameters, validate_parameters
 
 Array = jnp.ndarray
@@ -240,9 +247,8 @@ class MockBackend:
                 solver_plan(chip, self.t_max),
             )
             readout = [self._read_out(self._jitter(analog, key, 0))]
-        merged = _merge(readout, max_events)
-        lost = sum(dropped_of(r) for r in readout)
-        return Spikes(merged.time, merged.idx, dropped_of(inputs) + lost + merged.dropped)
+        merged = _merge(readout, max_events)  # dropped: the read-outs' and max_events' losses
+        return Spikes(merged.time, merged.idx, dropped_of(inputs) + merged.dropped)
 
     def _jitter(self, spikes: Spikes, key: jax.Array | None, index: int) -> Spikes:
         """A sorted list with jitter (re-sorted)."""
@@ -252,8 +258,8 @@ class MockBackend:
         return add_jitter(spikes, jax.random.fold_in(key, index), a.jitter_sigma, a.jitter_bias)
 
     def _read_out(self, spikes: Spikes) -> Spikes:
-        """A population's read-out: its spikes capped (a sorted list) and on the clock. Without
-        a cap the list need not be sorted (one entry per neuron): the final merge sorts."""
+        """A population's read-out: its (sorted) spikes capped and on the clock; the floor
+        keeps the order, so equal read-out times stay in the order of the analog times."""
         a = self.artifacts
         if a.readout_cap is not None:
             spikes = cap_readout(spikes, a.readout_cap)
@@ -265,14 +271,15 @@ class MockBackend:
         """Populations in placement order, each fed by the inputs and the (jittered, analog)
         spikes of the populations before it; their read-outs.
 
-        Where every neuron spikes at most once, a population's spikes stay one entry per
-        neuron (first-spike fast path, jitter per neuron, no sorting) until they are merged
-        into the next population's sources."""
+        Where every neuron spikes at most once, a population's spikes come from the
+        first-spike fast path, one entry per neuron with its own jitter, and are sorted once;
+        the later populations' sources are merged from sorted lists (no further sort)."""
         n_in = self.mapping.n_inputs
         weights = jnp.concatenate([w_in, w_rec])  # rows: inputs, then hardware neurons
         once = bool(np.all(chip.t_refrac >= self.t_max))
         a = self.artifacts
-        sources = Spikes(inputs.time, jnp.where(inputs.idx >= 0, inputs.idx, -1))
+        real = is_valid(inputs)
+        sources = Spikes(jnp.where(real, inputs.time, jnp.inf), jnp.where(real, inputs.idx, -1))
         readout = []
         last = len(self.mapping.populations) - 1
         if once and a.stochastic:  # one draw for the whole chip, each neuron its own noise
@@ -286,10 +293,7 @@ class MockBackend:
                 times = ttfs_spike_times(weights[:, cols], p, sources, self.t_max, plan)
                 if a.stochastic:
                     times = shift_times(times, noise[cols])
-                neurons = jnp.arange(cols.start, cols.stop, dtype=jnp.int32)
-                out = Spikes(times, jnp.where(jnp.isfinite(times), neurons, -1))
-                if a.readout_cap is not None:  # the cap keeps the earliest: sort first
-                    out = sort_spikes(out.time, out.idx)
+                out = sort_spikes(times, jnp.arange(cols.start, cols.stop, dtype=jnp.int32))
                 readout.append(self._read_out(out))
             else:
                 out = simulate_population(
@@ -300,11 +304,8 @@ class MockBackend:
                 out = self._jitter(out, key, k)
                 readout.append(self._read_out(out))
             if k < last:  # the next populations receive these analog spikes as n_in + neuron
-                shifted = jnp.where(out.idx >= 0, out.idx + n_in, -1)
-                merged = sort_spikes(
-                    jnp.concatenate([sources.time, out.time]),
-                    jnp.concatenate([sources.idx, shifted]),
-                )
+                shifted = Spikes(out.time, jnp.where(out.idx >= 0, out.idx + n_in, -1))
+                merged = merge_sorted(sources, shifted)
                 sources = Spikes(merged.time, merged.idx)
         return readout
 
@@ -342,10 +343,10 @@ class MockBackend:
 
 
 def _merge(lists: list[Spikes], size: int) -> Spikes:
-    """One sorted list of ``size`` entries from several; valid spikes beyond ``size`` are
-    counted in ``dropped``."""
-    time = jnp.concatenate([s.time for s in lists], axis=-1)
-    idx = jnp.concatenate([s.idx for s in lists], axis=-1)
-    valid = jnp.sum(idx >= 0, axis=-1, dtype=jnp.int32)
-    merged = sort_spikes(time, idx, size)
-    return Spikes(merged.time, merged.idx, jnp.maximum(valid - size, 0))
+    """One sorted list of ``size`` entries from several sorted ones (one sample; at equal
+    times the earlier list first); ``dropped``: the lists' counts plus the valid spikes
+    beyond ``size``."""
+    merged = reduce(merge_sorted, lists)
+    beyond = jnp.maximum(jnp.sum(is_valid(merged), dtype=jnp.int32) - size, 0)
+    kept = resize_spikes(merged, size)
+    return Spikes(kept.time, kept.idx, dropped_of(merged) + beyond)
