@@ -142,8 +142,13 @@ def test_traced_parameters_compile_once_and_give_the_concrete_spikes():
         traces.append(params)
         results = []
         for net, w in zip(networks(params), weights, strict=True):
-            loss = lambda w, net=net: weighted_times(net.apply(w, inputs), 3)[0]  # noqa: E731
-            results.append((net.apply(w, inputs).time, jax.grad(loss)(w)))
+
+            def loss(w, net=net):
+                spikes = net.apply(w, inputs)
+                return weighted_times(spikes, 3)[0], spikes.time
+
+            (_, times), grad = jax.value_and_grad(loss, has_aux=True)(w)
+            results.append((times, grad))
         return results
 
     traced_run = jax.jit(spikes_and_gradients)

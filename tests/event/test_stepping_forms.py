@@ -59,7 +59,8 @@ def test_forward_with_refractory_beyond_t_max_matches_ode_reference(ratio):
 @pytest.mark.parametrize("differentiable", [False, True])
 def test_short_forms_give_the_spikes_of_the_general_form(t_refrac, differentiable):
     """Same network, the plan's short form against the general one (``refractory="events"``):
-    the same spikes (times at rtol 1e-12 in float64 -- in fact bit for bit here -- the same
+    the same spikes (times at rtol 1e-12 in float64 -- bit for bit with XLA's CPU fusion
+    emitters, within 2 ulp with the elemental ones the suite compiles with -- the same
     neurons, the same count of dropped spikes, also when the buffer overflows)."""
     params = lif_params(2.0, t_refrac)
     plan = solver_plan(params, T_MAX)
@@ -78,7 +79,6 @@ def test_short_forms_give_the_spikes_of_the_general_form(t_refrac, differentiabl
             assert int(jnp.sum(jnp.isfinite(full.time))) >= 3
             np.testing.assert_array_equal(short.idx, full.idx)
             np.testing.assert_allclose(short.time, full.time, rtol=1e-12)
-            np.testing.assert_array_equal(short.time, full.time)
             assert int(short.dropped) == int(full.dropped)
 
 
