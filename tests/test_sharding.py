@@ -252,7 +252,9 @@ def test_two_processes_train_the_parameters_of_one(tmp_path):
     assert {p.name for p in outputs[0].iterdir()} >= {"metrics.json", "checkpoint.npz"}
     assert (config_of(outputs[0])["devices"], config_of(outputs[0])["processes"]) == (4, 2)
     (_, out0, err0), (_, out1, err1) = answers[:2]
-    out1 = [line for line in out1.splitlines() if not line.startswith("[Gloo]")]  # gloo's own
+    # gloo's own messages ("[Gloo] Rank 1 is connected to 3 peer ranks. ..."), whose C++
+    # writes may reach the pipe split over two lines
+    out1 = [line for line in out1.splitlines() if "[Gloo]" not in line and "peer ranks" not in line]
     assert "test accuracy" in out0 and out1 == []  # process 0 reports, the other is quiet
     assert "epoch" in err0 and "epoch" not in err1  # the progress bar only on process 0
 
