@@ -3,7 +3,7 @@ in importlib mode, and compile with XLA's elemental CPU emitters.
 
 Most of the suite's time is XLA compiling small programs (one per network, parameter set and
 gradient path). XLA's newer CPU fusion emitters take about a third longer to compile them
-than the elemental ones (``--xla_cpu_use_fusion_emitters=false``; ``tests/event``'s gradient
+than the elemental ones (``--xla_cpu_use_fusion_emitters=false``; two of the gradient
 tests: 63 -> 41 CPU seconds), so the suite turns them off -- in ``XLA_FLAGS`` before any
 backend starts, so that the test processes and the subprocesses they start (notebooks, the
 command line, several devices) all compile that way. The flag is added only if this XLA
