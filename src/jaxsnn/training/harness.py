@@ -206,9 +206,9 @@ class CompiledRun:
 
     Attributes:
         epoch: :func:`make_epoch_fn` compiled for the run's shapes and layout.
-        loss: the jitted ``model.loss`` (test evaluation); takes host (numpy) data and keys
-            and places them on ``layout`` (:func:`placed`).
-        evaluate: the jitted ``model.evaluate`` (final predictions), placed the same way.
+        assess: :func:`assessment` of the model, jitted (the test evaluation of every epoch
+            and the final predictions); takes host (numpy) data and keys and places them on
+            ``layout`` (:func:`placed`).
         features: the training features, replicated on every device.
         labels: the training labels, replicated on every device.
         compile_time_s: seconds spent compiling ``epoch``.
@@ -217,8 +217,7 @@ class CompiledRun:
     """
 
     epoch: Callable
-    loss: Callable
-    evaluate: Callable
+    assess: Callable
     features: jax.Array
     labels: jax.Array
     compile_time_s: float
@@ -287,36 +286,48 @@ def _chunks(n: int, size: int) -> list[slice]:
     return [slice(start, min(start + size, n)) for start in range(0, n, size)]
 
 
-def _evaluate_loss(
-    loss_fn: Callable, params: Params, data: Dataset, size: int, key: jax.Array | None = None
-) -> dict:
+def assessment(model: Model) -> Callable:
+    """``(params, features, labels[, key]) -> ((loss, aux), outputs)``: ``model.loss`` and
+    ``model.evaluate`` of the same samples (and key) in one program, so that XLA compiles
+    their shared forward pass once (for the event-based Yin-Yang model: 1.8 s against
+    1.9 s + 1.3 s for the two programs)."""
+
+    def assess(params: Params, features: Any, labels: Any, *key: jax.Array) -> tuple:
+        return model.loss(params, features, labels, *key), model.evaluate(params, features, *key)
+
+    return assess
+
+
+def _assess(
+    assess_fn: Callable,
+    params: Params,
+    data: Dataset,
+    size: int,
+    key: jax.Array | None = None,
+    keep_outputs: bool = False,
+) -> tuple[dict, dict | None]:
     """Sample-weighted mean loss and accuracy over ``data`` in chunks of ``size`` (chunk ``c``
-    of a stochastic model with ``fold_in(key, c)``)."""
+    of a stochastic model with ``fold_in(key, c)``), and with ``keep_outputs`` the model's
+    per-sample outputs (``model.evaluate``) concatenated on the host (else ``None``)."""
     total_loss = total_acc = dropped = 0.0
+    kept = []
     for number, chunk in enumerate(_chunks(len(data), size)):
-        fn = _with_key(loss_fn, key, number)
-        loss, aux = fn(params, data.features[chunk], data.labels[chunk])
+        fn = _with_key(assess_fn, key, number)
+        (loss, aux), outputs = fn(params, data.features[chunk], data.labels[chunk])
         weight = chunk.stop - chunk.start
         total_loss += float(loss) * weight
         total_acc += float(aux["accuracy"]) * weight
         dropped += float(aux.get("dropped_events", 0.0))
-    return {
+        if keep_outputs:
+            kept.append(jax.tree_util.tree_map(np.asarray, outputs))
+    metrics = {
         "loss": total_loss / len(data),
         "accuracy": total_acc / len(data),
         "dropped_events": int(dropped),
     }
-
-
-def _evaluate_predictions(
-    evaluate_fn: Callable, params: Params, data: Dataset, size: int, key: jax.Array | None = None
-):
-    outputs = [
-        jax.tree_util.tree_map(
-            np.asarray, _with_key(evaluate_fn, key, number)(params, data.features[chunk])
-        )
-        for number, chunk in enumerate(_chunks(len(data), size))
-    ]
-    return {key: np.concatenate([out[key] for out in outputs]) for key in outputs[0]}
+    if not keep_outputs:
+        return metrics, None
+    return metrics, {name: np.concatenate([out[name] for out in kept]) for name in kept[0]}
 
 
 def _warn_dropped(where: str, dropped: int, bar: Any) -> None:
@@ -407,8 +418,7 @@ def compile_run(
     features = layout.replicate(train_data.features)
     labels = layout.replicate(train_data.labels)
     epoch_fn = make_epoch_fn(model, optimizer, layout)
-    loss_fn = placed(model.loss, layout, n_data=2)
-    evaluate_fn = placed(model.evaluate, layout, n_data=1)
+    assess_fn = placed(assessment(model), layout, n_data=2)
     example_idx = batch_indices(state.key_data, len(train_data), config.batch_size)
     t0 = time.perf_counter()
     key = layout.replicate(noise_key(state.key_data, 0)) if model.stochastic else None
@@ -418,7 +428,7 @@ def compile_run(
     compiled = lowered.compile()
     compile_time = time.perf_counter() - t0
     return CompiledRun(
-        compiled, loss_fn, evaluate_fn, features, labels, compile_time, layout, model.stochastic
+        compiled, assess_fn, features, labels, compile_time, layout, model.stochastic
     )
 
 
@@ -460,7 +470,7 @@ def run_epoch(
             "lower the learning rate or check the inputs"
         )
     evaluation = noise_key(state.key_data, -1) if run.stochastic else None
-    test = _evaluate_loss(run.loss, params, test_data, config.eval_batch_size, evaluation)
+    test, _ = _assess(run.assess, params, test_data, config.eval_batch_size, evaluation)
     train_dropped = int(np.sum(np.asarray(aux.get("dropped_events", 0))))
     _warn_dropped(f"epoch {epoch + 1} (train)", train_dropped, bar)
     _warn_dropped(f"epoch {epoch + 1} (test)", test["dropped_events"], bar)
@@ -503,8 +513,8 @@ def finish(
     """
     params = state.params
     evaluation = noise_key(state.key_data, -1) if model.stochastic else None
-    predictions = _evaluate_predictions(
-        run.evaluate, params, test_data, config.eval_batch_size, evaluation
+    _, predictions = _assess(
+        run.assess, params, test_data, config.eval_batch_size, evaluation, keep_outputs=True
     )
 
     def completed_metrics(wall: float) -> dict[str, Any]:
