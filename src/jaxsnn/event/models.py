@@ -255,8 +255,12 @@ def first_spike_model(
         t = per_sample(output_times, weights, features, key=key)
         return {"prediction": jax.vmap(predict_first_spike)(t), "output_times": t}
 
+    @jax.jit
+    def layers_of(weights, features, key):
+        return per_sample(forward, weights, features, key=key)
+
     def record(weights, features, key=None):
-        layers = per_sample(forward, weights, features, key=key)
+        layers = layers_of(weights, features, key)  # one program (the harness calls it eagerly)
         return {
             name: (s.time, s.idx)
             for name, s in zip(("input", "hidden", "output"), layers, strict=True)
