@@ -84,35 +84,35 @@ def _event_list(
     """Inputs, crossings and (if ``refractory``) refractory ends, sorted in forward order,
     with the currents of :func:`currents_at_events` (``tau_syn``: scalar or ``[n]``) at the
     crossings and refractory ends (0 elsewhere)."""
-    n_in_events, n_out = inputs.time.shape[0], outputs.time.shape[0]
+    n_in_events = inputs.time.shape[0]
     in_valid = is_valid(inputs) & (inputs.time < t_max)
     out_valid = is_valid(outputs)
     neurons = jnp.maximum(outputs.idx, 0)
+    cotangent = jnp.where(out_valid, time_cotangent, 0.0)
+    no_cotangent = jnp.zeros_like(cotangent)
+    # (time, valid, kind, source or neuron, dL/dt) of each part
     parts = [
-        (inputs.time, in_valid, _INPUT, inputs.idx, jnp.arange(n_in_events)),
-        (outputs.time, out_valid, _CROSSING, outputs.idx, jnp.arange(n_out)),
+        (inputs.time, in_valid, _INPUT, inputs.idx, jnp.zeros((n_in_events,), cotangent.dtype)),
+        (outputs.time, out_valid, _CROSSING, outputs.idx, cotangent),
     ]
     if refractory:
         ends = outputs.time + p.t_refrac[neurons]
         valid_ends = out_valid & (p.t_refrac[neurons] > 0)
-        parts.append((ends, valid_ends, _REFRACTORY_END, outputs.idx, jnp.arange(n_out)))
-    cotangent = jnp.where(out_valid, time_cotangent, 0.0)
-    zeros_in = jnp.zeros((n_in_events,), cotangent.dtype)
+        parts.append((ends, valid_ends, _REFRACTORY_END, outputs.idx, no_cotangent))
+    # EventKind numbers the kinds in their order at equal times: with the parts in that order,
+    # a stable sort by time alone orders the events by (time, kind)
+    parts.sort(key=lambda part: part[2])
     time = jnp.concatenate([jnp.where(valid, t, jnp.inf) for t, valid, *_ in parts])
     kind = jnp.concatenate([jnp.where(valid, k, NO_EVENT) for _, valid, k, *_ in parts])
-    # EventKind numbers the kinds in their order at equal times: sort by (time, kind)
-    rank = jnp.concatenate([jnp.full(t.shape, k, jnp.int32) for t, _, k, *_ in parts])
     events = _Events(
         time=time,
         kind=kind.astype(jnp.int32),
         neuron=jnp.concatenate([jnp.maximum(idx, 0) for *_, idx, _ in parts]).astype(jnp.int32),
-        position=jnp.concatenate([pos for *_, pos in parts]).astype(jnp.int32),
+        position=jnp.concatenate([jnp.arange(t.shape[0]) for t, *_ in parts]).astype(jnp.int32),
         current=jnp.zeros(time.shape, cotangent.dtype),
-        cotangent=jnp.concatenate(
-            [zeros_in, cotangent] + ([jnp.zeros_like(cotangent)] if refractory else [])
-        ),
+        cotangent=jnp.concatenate([dt for *_, dt in parts]),
     )
-    order = jax.lax.sort((time, rank, jnp.arange(time.shape[0])), num_keys=2, is_stable=True)[2]
+    order = jax.lax.sort((time, jnp.arange(time.shape[0])), num_keys=1, is_stable=True)[1]
     events = jax.tree.map(lambda x: x[order], events)
     current = currents_at_events(events, input_weights, recurrent_weights, tau_syn)
     queried = (events.kind == _CROSSING) | (events.kind == _REFRACTORY_END)
