@@ -44,7 +44,7 @@ def compiled_epoch(name: str, argv: Sequence[str] = ()) -> tuple[Callable[[], No
         jnp.asarray(data.features),
         jnp.asarray(data.labels),
         batch_indices(jax.random.PRNGKey(1), len(data), args.batch_size),
-        jax.random.PRNGKey(2) if model.stochastic else None,
+        jax.random.PRNGKey(2) if model.noisy_training else None,
     )
     epoch = jax.jit(make_epoch_fn(model, optimizer))
     start = time.perf_counter()

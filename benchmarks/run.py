@@ -398,7 +398,7 @@ def epoch_row(name: str, argv: Sequence[str], settings: Settings) -> Row:
     if settings.epoch_batches is not None and settings.epoch_batches < n_batches:
         idx = idx[: settings.epoch_batches]
     scale = n_batches / idx.shape[0]
-    key = jax.random.PRNGKey(2) if model.stochastic else None
+    key = jax.random.PRNGKey(2) if model.noisy_training else None
     epoch = make_epoch_fn(model, optimizer)
     features, labels = jnp.asarray(data.features), jnp.asarray(data.labels)
     result = measure(
@@ -454,8 +454,8 @@ def race_row(name: str, label: str, settings: Settings) -> Row:
         return Row("event vs discrete", title, note=note)
     model, optimizer = experiment["model"], experiment["optimizer"]
     train, validation = experiment["train_data"], experiment["test_data"]
-    if model.stochastic:
-        return Row("event vs discrete", title, note="skipped: stochastic model")
+    if model.noisy_training:
+        return Row("event vs discrete", title, note="skipped: random training")
     params = model.init(jax.random.PRNGKey(0))
     opt_state = optimizer.init(params)
     features, labels = jnp.asarray(train.features), jnp.asarray(train.labels)

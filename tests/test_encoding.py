@@ -26,6 +26,29 @@ def test_events_sorted_with_sources():
     )
 
 
+def test_jittered_events_are_sorted_noisy_copies_of_the_events():
+    """t' = max(t + sigma z, 0), sorted again; every channel spikes once; sigma = 0 gives
+    the events themselves; the same key gives the same noise."""
+    import jax
+
+    enc = LatencyEncoder(t_early=0.0, t_late=1e-2, bias_times=(4.5e-3,), mirror=True)
+    features = jnp.asarray(np.random.default_rng(0).uniform(size=(50, 8)))
+    key = jax.random.PRNGKey(3)
+    times, sources = enc.jittered_events(features, key, 1e-3)
+    assert np.all(np.diff(np.asarray(times), axis=-1) >= 0) and np.all(np.asarray(times) >= 0)
+    every_channel = np.broadcast_to(np.arange(enc.n_channels(8)), (50, 17))
+    np.testing.assert_array_equal(np.sort(np.asarray(sources), axis=-1), every_channel)
+    clean = np.asarray(enc.times(features))
+    noisy = np.empty_like(clean)
+    np.put_along_axis(noisy, np.asarray(sources), np.asarray(times), axis=-1)
+    shift = (noisy - clean)[clean > 5e-3]  # away from the clip at 0
+    assert abs(float(np.mean(shift))) < 2e-4 and 0.8e-3 < float(np.std(shift)) < 1.2e-3
+    again = enc.jittered_events(features, key, 1e-3)
+    np.testing.assert_array_equal(np.asarray(again[0]), np.asarray(times))
+    for a, b in zip(enc.jittered_events(features, key, 0.0), enc.events(features), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
 def test_spike_trains_match_times():
     enc = LatencyEncoder(t_early=1e-3, t_late=9e-3, bias_times=(0.0,))
     features = jnp.array([[0.0, 0.5], [1.0, 0.25]])

@@ -260,3 +260,44 @@ def test_stochastic_model_gets_fresh_keys_and_resumes_bit_identically(tmp_path):
         model.init, lambda p, f, lab: loss(p, f, lab, jax.random.PRNGKey(0)), None
     )
     assert not deterministic.stochastic
+
+
+def test_training_noise_gets_keys_in_training_and_none_in_evaluation(tmp_path):
+    """A model whose training only is random (a regulariser) gets a key per training batch
+    and none in the evaluations: its test figures are those of the deterministic model."""
+    import jax
+    import jax.numpy as jnp
+
+    from jaxsnn.datasets import Dataset
+    from jaxsnn.training.harness import Model, TrainConfig, train
+
+    keys_seen = []
+
+    def loss(params, features, labels, key=None):
+        keys_seen.append(key is not None)  # once per trace
+        shift = 0.0 if key is None else jax.random.normal(key, ())
+        value = jnp.mean((features[:, 0] * params["w"] + shift - labels) ** 2)
+        return value, {"accuracy": jnp.mean(features[:, 0] * params["w"] > 0)}
+
+    def evaluate(params, features, key=None):
+        assert key is None
+        return {"prediction": (features[:, 0] * params["w"] > 0).astype(jnp.int32)}
+
+    model = Model(lambda key: {"w": jnp.ones(())}, loss, evaluate, training_noise=True)
+    assert model.noisy_training and not model.stochastic
+    rng = np.random.default_rng(0)
+    data = Dataset(rng.uniform(size=(40, 2)).astype(np.float32), rng.integers(0, 2, 40))
+    config = TrainConfig(epochs=2, batch_size=10, seed=1)
+    result = train(
+        model, optax.sgd(0.1), data, data, config, tmp_path / "run", task="noisy", progress=False
+    )
+    assert True in keys_seen and False in keys_seen  # the epoch with keys, the tests without
+    w = float(result.params["w"])
+    x, y = jnp.asarray(data.features), jnp.asarray(data.labels)
+    expected = float(jnp.mean((x[:, 0] * w - y) ** 2))  # deterministic: no shift
+    assert result.metrics["history"][-1]["test_loss"] == pytest.approx(expected, rel=1e-5)
+    clean = Model(model.init, lambda p, f, lab: loss(p, f, lab, None), evaluate)
+    trained_clean = train(
+        clean, optax.sgd(0.1), data, data, config, tmp_path / "clean", task="c", progress=False
+    )
+    assert float(trained_clean.params["w"]) != w  # the noise changed the training

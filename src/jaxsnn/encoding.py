@@ -20,6 +20,7 @@ import math
 import warnings
 from dataclasses import dataclass
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
@@ -112,9 +113,21 @@ class LatencyEncoder:
         ``sources`` are the channel indices (int32); equal times keep channel order
         (a stable sort), so the result is deterministic.
         """
+        return _sorted_by_time(self.times(features))
+
+    def jittered_events(
+        self, features: ArrayLike, key: jax.Array, sigma: float
+    ) -> tuple[Array, Array]:
+        """:meth:`events` with Gaussian noise on every spike time (a training regulariser)::
+
+            t'_c = max(t_c + sigma z_c, 0),   z_c ~ N(0, 1) drawn from ``key``
+
+        then sorted again (equal times in channel order). ``sigma`` in seconds, ``>= 0``;
+        ``sigma = 0`` gives the spikes of :meth:`events`.
+        """
         t = self.times(features)
-        order = jnp.argsort(t, axis=-1, stable=True)
-        return jnp.take_along_axis(t, order, axis=-1), order.astype(jnp.int32)
+        noise = jax.random.normal(key, t.shape, t.dtype)
+        return _sorted_by_time(jnp.maximum(t + sigma * noise, 0.0))
 
     def spike_trains(self, features: ArrayLike, dt: float, n_steps: int) -> Array:
         """Spike trains on the grid ``t_k = k dt``, shape ``[n_steps, ..., n_channels]``.
@@ -136,3 +149,10 @@ class LatencyEncoder:
         steps = jnp.round(self.times(features) / dt).astype(jnp.int32)
         grid = jnp.arange(n_steps).reshape((n_steps,) + (1,) * steps.ndim)
         return (grid == steps[None]).astype(jnp.float32)
+
+
+def _sorted_by_time(times: Array) -> tuple[Array, Array]:
+    """``(times, channels)`` of one spike per channel, sorted by time along the last axis
+    (a stable sort: equal times keep channel order)."""
+    order = jnp.argsort(times, axis=-1, stable=True)
+    return jnp.take_along_axis(times, order, axis=-1), order.astype(jnp.int32)

@@ -106,3 +106,13 @@ def test_small_recurrent_training_run_beats_chance(tmp_path):
         # hidden and output spikes are separated out of the population, renumbered from 0
         hidden_idx, output_idx = spikes["hidden/neurons"], spikes["output/neurons"]
         assert hidden_idx.max() < 30 and output_idx.max() < 3
+
+
+def test_input_jitter_is_refused_for_the_recurrent_network():
+    """Input jitter is a regulariser of the feed-forward network only: asking for it with
+    ``--recurrent`` is a clear error, not a silent no-op."""
+    config = {**yinyang_event_prop.DEFAULTS, **SMALL, "recurrent": True, "input_jitter": 1e-3}
+    with pytest.raises(ValueError, match="--input-jitter applies to the feed-forward"):
+        yinyang_event_prop.build_model(config)
+    feed_forward = yinyang_event_prop.build_model({**config, "recurrent": False})
+    assert feed_forward.training_noise and not feed_forward.stochastic

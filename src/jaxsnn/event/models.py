@@ -47,7 +47,13 @@ from jaxsnn.event.plan import SolverPlan, solver_plan
 from jaxsnn.event.ttfs import peak_voltage
 from jaxsnn.event.types import Spikes, dropped_of
 from jaxsnn.neuron import LIFParameters
-from jaxsnn.training.cli import Option, network_parser, positive_float, positive_int
+from jaxsnn.training.cli import (
+    Option,
+    network_parser,
+    non_negative_float,
+    positive_float,
+    positive_int,
+)
 from jaxsnn.training.harness import Model
 
 Config = dict[str, Any]
@@ -100,6 +106,7 @@ DEFAULTS: Config = {
     "output_std": 3.0,
     "lr_decay": 0.05,
     "silence_penalty": 1.0,
+    "input_jitter": 0.0,
 }
 
 #: the network's options: name, argparse type, help
@@ -119,6 +126,11 @@ OPTIONS: list[Option] = [
     ("output_std", float, "initial spread of the output weights, in thresholds"),
     ("lr_decay", float, "final learning rate as a fraction of --lr (cosine schedule)"),
     ("silence_penalty", float, "weight of (v_th - peak V)+ of a silent label neuron"),
+    (
+        "input_jitter",
+        non_negative_float,
+        "training only: std of Gaussian noise on the input spike times (s), a regulariser",
+    ),
 ]
 
 
@@ -218,6 +230,7 @@ def first_spike_model(
     forward: Forward,
     output_weights: Callable[[Any], jax.Array],
     stochastic: bool = False,
+    training_noise: bool = False,
 ) -> Model:
     """The harness's :class:`Model` of a network that classifies by its first output spike.
 
@@ -226,6 +239,8 @@ def first_spike_model(
     :func:`first_spike_loss`. The loss is batched with ``vmap`` and reports the accuracy and
     the events dropped by full buffers. ``stochastic``: ``forward`` is random; the model's
     functions take a last argument ``key``, split into one key per sample.
+    ``training_noise``: ``forward`` is random when given a key (the training loss gets one,
+    evaluations do not; :class:`~jaxsnn.training.harness.Model`).
     """
     plan = solver_plan(neuron_parameters(config), config["t_max"])
     n_classes = data_of(config).n_classes
@@ -274,6 +289,7 @@ def first_spike_model(
         plot_info=plot_info(config),
         stochastic=stochastic,
         check_data=partial(check_features, config),
+        training_noise=training_noise,
     )
 
 
@@ -303,11 +319,24 @@ def feed_forward_classifier(config: Config, gradient: str | GradientMethod = "im
     def init(key: jax.Array):
         return network.init(key, (encoder.n_channels(data.n_features),))[1]
 
+    jitter = config.get("input_jitter", 0.0)
+
     def forward(weights, features, key=None):
-        inputs = Spikes(*encoder.events(features))
+        """The spikes of every layer; with a ``key`` (training), input spike times jittered
+        by ``input_jitter`` (:meth:`~jaxsnn.encoding.LatencyEncoder.jittered_events`)."""
+        if key is None or not jitter:
+            inputs = Spikes(*encoder.events(features))
+        else:
+            inputs = Spikes(*encoder.jittered_events(features, key, jitter))
         return (inputs, *network.apply(weights, inputs))
 
-    return first_spike_model(config, init, forward, lambda weights: weights[1]["weights"])
+    return first_spike_model(
+        config,
+        init,
+        forward,
+        lambda weights: weights[1]["weights"],
+        training_noise=jitter > 0,
+    )
 
 
 def recurrent_classifier(config: Config, forward: SpikeSource | None = None) -> Model:
@@ -325,6 +354,11 @@ def recurrent_classifier(config: Config, forward: SpikeSource | None = None) -> 
     backend whose synapses saturate (``weight_range``), the weights are clipped to that range
     before use: a saturated weight gets no gradient that would push it further out.
     """
+    if config.get("input_jitter", 0.0):
+        raise ValueError(
+            "--input-jitter applies to the feed-forward network only, not to the recurrent "
+            "population or a hardware backend"
+        )
     t_max = config["t_max"]
     params = neuron_parameters(config)._replace(t_refrac=2.0 * t_max)
     mapping = classifier_mapping(config)

@@ -71,6 +71,10 @@ class Model:
             ``loss``, ``evaluate`` and ``record`` take a last argument ``key``. The harness
             passes a fresh key per training batch (from the seed, the epoch and the batch, so
             that a resumed run draws the same noise) and fixed keys for the evaluations.
+        training_noise: only the training is random (a regulariser, e.g. jitter of the input
+            spike times): ``loss`` takes an optional last argument ``key``; the harness passes
+            a fresh key per training batch (as for ``stochastic``) and none for evaluations,
+            which are deterministic.
         check_data: optional ``(features, name) -> Any``, called once on the training and the
             test features before anything is compiled; it raises a ``ValueError`` naming
             ``name`` for data the model cannot encode (e.g. NaN features).
@@ -83,6 +87,12 @@ class Model:
     plot_info: dict[str, Any] = field(default_factory=dict)
     stochastic: bool = False
     check_data: Callable[[np.ndarray, str], Any] | None = None
+    training_noise: bool = False
+
+    @property
+    def noisy_training(self) -> bool:
+        """Whether the training loss takes a key (``stochastic`` or ``training_noise``)."""
+        return self.stochastic or self.training_noise
 
 
 def noise_key(key_data: jax.Array, epoch: int) -> jax.Array:
@@ -214,6 +224,7 @@ class CompiledRun:
         compile_time_s: seconds spent compiling ``epoch``.
         layout: the devices that share each batch (:class:`DataParallel`).
         stochastic: the model's ``stochastic`` (its functions take a key).
+        noisy_training: the model's ``noisy_training`` (its training loss takes a key).
     """
 
     epoch: Callable
@@ -223,6 +234,7 @@ class CompiledRun:
     compile_time_s: float
     layout: DataParallel
     stochastic: bool = False
+    noisy_training: bool = False
 
 
 def make_epoch_fn(
@@ -230,7 +242,7 @@ def make_epoch_fn(
 ) -> Callable:
     """``(params, opt_state, features, labels, indices[n_batches, B], key=None) -> (params,
     opt_state, per-batch losses, per-batch aux)`` as one ``lax.scan`` over the batches; a
-    stochastic model gets ``fold_in(key, batch)`` in batch ``batch``.
+    model with ``noisy_training`` gets ``fold_in(key, batch)`` in batch ``batch``.
 
     With a ``layout``, each batch (``features[indices[b]]``, ``labels[indices[b]]``) is
     split over its devices (``with_sharding_constraint``) and every output is replicated:
@@ -244,7 +256,7 @@ def make_epoch_fn(
     def update(carry, batch):
         params, opt_state, features, labels, key = carry
         batch_idx, number = batch
-        extra = (jax.random.fold_in(key, number),) if model.stochastic else ()
+        extra = (jax.random.fold_in(key, number),) if model.noisy_training else ()
         x, y = features[batch_idx], labels[batch_idx]
         if layout is not None:
             x, y = layout.constrain((x, y))
@@ -254,8 +266,8 @@ def make_epoch_fn(
         return (params, opt_state, features, labels, key), (loss, aux)
 
     def epoch(params, opt_state, features, labels, indices, key=None):
-        if model.stochastic and key is None:
-            raise ValueError("a stochastic model's epoch needs a key")
+        if model.noisy_training and key is None:
+            raise ValueError("the epoch of a model with random training needs a key")
         batches = (indices, jnp.arange(indices.shape[0]))
         (params, opt_state, *_), (losses, aux) = jax.lax.scan(
             update, (params, opt_state, features, labels, key), batches
@@ -421,14 +433,21 @@ def compile_run(
     assess_fn = placed(assessment(model), layout, n_data=2)
     example_idx = batch_indices(state.key_data, len(train_data), config.batch_size)
     t0 = time.perf_counter()
-    key = layout.replicate(noise_key(state.key_data, 0)) if model.stochastic else None
+    key = layout.replicate(noise_key(state.key_data, 0)) if model.noisy_training else None
     lowered = epoch_fn.lower(
         state.params, state.opt_state, features, labels, layout.shard(example_idx, 1), key
     )
     compiled = lowered.compile()
     compile_time = time.perf_counter() - t0
     return CompiledRun(
-        compiled, assess_fn, features, labels, compile_time, layout, model.stochastic
+        compiled,
+        assess_fn,
+        features,
+        labels,
+        compile_time,
+        layout,
+        model.stochastic,
+        model.noisy_training,
     )
 
 
@@ -458,7 +477,8 @@ def run_epoch(
     idx = batch_indices(key, run.labels.shape[0], config.batch_size)
     t_epoch = time.perf_counter()
     idx = run.layout.shard(idx, 1)  # each device (process) takes its share of every batch
-    noise = run.layout.replicate(noise_key(state.key_data, epoch)) if run.stochastic else None
+    noisy = run.noisy_training
+    noise = run.layout.replicate(noise_key(state.key_data, epoch)) if noisy else None
     params, opt_state, losses, aux = run.epoch(
         state.params, state.opt_state, run.features, run.labels, idx, noise
     )
