@@ -301,3 +301,27 @@ def test_training_noise_gets_keys_in_training_and_none_in_evaluation(tmp_path):
         clean, optax.sgd(0.1), data, data, config, tmp_path / "clean", task="c", progress=False
     )
     assert float(trained_clean.params["w"]) != w  # the noise changed the training
+
+
+def test_weight_decay_option_makes_the_optimiser_adamw():
+    """``--weight-decay WD`` gives AdamW: with a zero gradient the weights shrink by
+    ``lr WD w`` per step; without the option (or 0) Adam leaves them where they are."""
+    import argparse
+
+    import jax.numpy as jnp
+
+    from jaxsnn.datasets import Dataset
+    from jaxsnn.training.cli import split_experiment
+
+    data = Dataset(np.zeros((4, 2), np.float32), np.zeros(4, np.int32))
+    params = {"w": jnp.full((3,), 2.0)}
+    zero = {"w": jnp.zeros(3)}
+    for weight_decay, expected in [(0.5, 2.0 - 0.1 * 0.5 * 2.0), (0.0, 2.0), (None, 2.0)]:
+        options = dict(epochs=1, batch_size=2, lr=0.1)
+        if weight_decay is not None:
+            options["weight_decay"] = weight_decay
+        experiment = split_experiment(None, argparse.Namespace(**options), 1.0, lambda _: data, "x")
+        optimizer = experiment["optimizer"]
+        updates, _ = optimizer.update(zero, optimizer.init(params), params)
+        moved = optax.apply_updates(params, updates)
+        np.testing.assert_allclose(np.asarray(moved["w"]), expected, rtol=1e-6)

@@ -107,6 +107,7 @@ DEFAULTS: Config = {
     "lr_decay": 0.05,
     "silence_penalty": 1.0,
     "input_jitter": 0.0,
+    "weight_decay": 0.0,
 }
 
 #: the network's options: name, argparse type, help
@@ -131,6 +132,7 @@ OPTIONS: list[Option] = [
         non_negative_float,
         "training only: std of Gaussian noise on the input spike times (s), a regulariser",
     ),
+    ("weight_decay", non_negative_float, "decoupled weight decay (optax.adamw; 0: Adam)"),
 ]
 
 

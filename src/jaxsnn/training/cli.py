@@ -534,14 +534,16 @@ def split_experiment(
     load_split: Callable[[str], Any],
     data_name: str,
 ) -> dict[str, Any]:
-    """What a task's ``build`` returns: ``model``, the data set's splits and Adam.
+    """What a task's ``build`` returns: ``model``, the data set's splits and Adam (AdamW).
 
     ``load_split(name)`` gives the split ``"train"``, ``"validation"`` or ``"test"`` of the
     data set called ``data_name`` (in messages). The learning rate follows a cosine decay from
     ``args.lr`` to ``lr_decay * args.lr`` over the whole run (``args.epochs`` epochs of
-    ``n_train // args.batch_size`` updates). The held-out data is ``args.eval_split``
-    (``"test"`` or ``"validation"``; the metrics' ``test_*`` entries then hold that split's
-    figures, and the saved configuration names it).
+    ``n_train // args.batch_size`` updates). With ``args.weight_decay > 0`` (where the task
+    has that option) the optimiser is AdamW, ``optax.adamw``: ``p <- p - lr (adam step + wd
+    p)``. The held-out data is ``args.eval_split`` (``"test"`` or ``"validation"``; the
+    metrics' ``test_*`` entries then hold that split's figures, and the saved configuration
+    names it).
     """
     import optax
 
@@ -555,10 +557,15 @@ def split_experiment(
         )
     steps = args.epochs * (len(train_data) // args.batch_size)
     schedule = optax.cosine_decay_schedule(args.lr, steps, alpha=lr_decay)
+    weight_decay = getattr(args, "weight_decay", 0.0)
+    if weight_decay:
+        optimizer = optax.adamw(schedule, weight_decay=weight_decay)
+    else:
+        optimizer = optax.adam(schedule)
     split = getattr(args, "eval_split", "test")
     return {
         "model": model,
-        "optimizer": optax.adam(schedule),
+        "optimizer": optimizer,
         "train_data": train_data,
         "test_data": load_split(split),
         "eval_split": split,
