@@ -78,26 +78,28 @@ def address(text: str) -> str:
     return text
 
 
-def positive_float(text: str) -> float:
-    """argparse type: a finite float > 0."""
+def _finite_float(text: str, allow_zero: bool, expected: str) -> float:
+    """A finite float ``> 0`` (``>= 0`` with ``allow_zero``) parsed from ``text``, else an
+    ``ArgumentTypeError`` (``expected`` names what was wanted)."""
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+    in_range = value >= 0 if allow_zero else value > 0
+    if not in_range or value == float("inf"):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise argparse.ArgumentTypeError(f"must be a finite number {bound}, got {text}")
     return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite float > 0."""
+    return _finite_float(text, False, "a positive number")
 
 
 def non_negative_float(text: str) -> float:
     """argparse type: a finite float >= 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-    return value
+    return _finite_float(text, True, "a number >= 0")
 
 
 class _DefaultsHelpFormatter(argparse.HelpFormatter):

@@ -89,7 +89,6 @@ def _event_list(
     out_valid = is_valid(outputs)
     neurons = jnp.maximum(outputs.idx, 0)
     cotangent = jnp.where(out_valid, time_cotangent, 0.0)
-    no_cotangent = jnp.zeros_like(cotangent)
     # (time, valid, kind, source or neuron, dL/dt) of each part
     parts = [
         (inputs.time, in_valid, _INPUT, inputs.idx, jnp.zeros((n_in_events,), cotangent.dtype)),
@@ -98,7 +97,7 @@ def _event_list(
     if refractory:
         ends = outputs.time + p.t_refrac[neurons]
         valid_ends = out_valid & (p.t_refrac[neurons] > 0)
-        parts.append((ends, valid_ends, _REFRACTORY_END, outputs.idx, no_cotangent))
+        parts.append((ends, valid_ends, _REFRACTORY_END, outputs.idx, jnp.zeros_like(cotangent)))
     # EventKind numbers the kinds in their order at equal times: with the parts in that order,
     # a stable sort by time alone orders the events by (time, kind)
     parts.sort(key=lambda part: part[2])
