@@ -1,5 +1,6 @@
 """Suite-wide setup: make the helper module ``toy_task`` (a script beside the tests) importable
-in importlib mode, and compile with XLA's elemental CPU emitters.
+in importlib mode, compile with XLA's elemental CPU emitters, and share compiled programs
+between the test processes (a persistent compilation cache for the run).
 
 Most of the suite's time is XLA compiling small programs (one per network, parameter set and
 gradient path). XLA's newer CPU fusion emitters take about a third longer to compile them
@@ -12,8 +13,10 @@ if ``XLA_FLAGS`` already names it.
 """
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 _HERE = str(Path(__file__).parent)
@@ -43,3 +46,26 @@ def _use_elemental_emitters() -> None:
 
 
 _use_elemental_emitters()
+
+
+def _share_compiled_programs() -> None:
+    """One persistent compilation cache for the whole run: the controller, the xdist workers
+    and the subprocesses they start (notebooks, the command line, several devices) compile
+    many of the same programs; each is compiled once, kept in a temporary directory that the
+    controller removes at the end (``pytest_unconfigure``)."""
+    if "JAX_COMPILATION_CACHE_DIR" in os.environ:
+        return
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="jaxsnn-tests-xla-")
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+    global _OWN_CACHE_DIR
+    _OWN_CACHE_DIR = os.environ["JAX_COMPILATION_CACHE_DIR"]
+
+
+_OWN_CACHE_DIR: str | None = None
+_share_compiled_programs()
+
+
+def pytest_unconfigure(config) -> None:
+    if _OWN_CACHE_DIR is not None:
+        shutil.rmtree(_OWN_CACHE_DIR, ignore_errors=True)
