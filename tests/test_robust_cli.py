@@ -227,3 +227,23 @@ def test_eval_split_chooses_the_held_out_data_and_is_refused_where_there_is_none
         "toy-perceptron: error: --eval-split validation: this task has no validation split"
     )
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "jaxsnn.event.tasks.yinyang_analytical",
+        "jaxsnn.event.tasks.yinyang_event_prop",
+        "jaxsnn.event.tasks.digits",
+        "jaxsnn.event.tasks.hardware.yinyang_mock",
+        "jaxsnn.event.tasks.hardware.yinyang",
+        "jaxsnn.discrete.tasks.yinyang",
+    ],
+)
+def test_help_describes_the_task_in_one_sentence(module):
+    """``--help`` opens with the module's one-line summary, a whole sentence."""
+    import importlib
+
+    description = importlib.import_module(module).parser().description
+    assert description.endswith("."), description
+    assert description == importlib.import_module(module).__doc__.splitlines()[0]

@@ -1,5 +1,4 @@
-"""Handwritten digits (scikit-learn's bundled 8 x 8 images) with the event-based simulator and
-EventProp gradients.
+"""Handwritten digits (scikit-learn's 8 x 8 images), event-based simulator, EventProp gradients.
 
 The first-spike classifier of :mod:`jaxsnn.event.models` on a second data set: each of the 64
 pixels ``x`` (scaled to ``[0, 1]``) becomes two latency spikes, ``x`` and ``1 - x`` (so that
