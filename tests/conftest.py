@@ -48,22 +48,22 @@ def _use_elemental_emitters() -> None:
 _use_elemental_emitters()
 
 
-def _share_compiled_programs() -> None:
+def _share_compiled_programs() -> str | None:
     """One persistent compilation cache for the whole run: the controller, the xdist workers
     and the subprocesses they start (notebooks, the command line, several devices) compile
-    many of the same programs; each is compiled once, kept in a temporary directory that the
-    controller removes at the end (``pytest_unconfigure``)."""
+    many of the same programs; each is compiled once, kept in a temporary directory that its
+    creator (the controller) removes at the end (``pytest_unconfigure``). Returns that
+    directory, or ``None`` where the environment already names one."""
     if "JAX_COMPILATION_CACHE_DIR" in os.environ:
-        return
-    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="jaxsnn-tests-xla-")
+        return None
+    cache_dir = tempfile.mkdtemp(prefix="jaxsnn-tests-xla-")
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = cache_dir
     os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
     os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
-    global _OWN_CACHE_DIR
-    _OWN_CACHE_DIR = os.environ["JAX_COMPILATION_CACHE_DIR"]
+    return cache_dir
 
 
-_OWN_CACHE_DIR: str | None = None
-_share_compiled_programs()
+_OWN_CACHE_DIR = _share_compiled_programs()
 
 
 def pytest_unconfigure(config) -> None:

@@ -8,6 +8,7 @@ and one line naming the option or the file.
 """
 
 import functools
+import importlib
 import os
 import shlex
 import signal
@@ -242,8 +243,7 @@ def test_eval_split_chooses_the_held_out_data_and_is_refused_where_there_is_none
 )
 def test_help_describes_the_task_in_one_sentence(module):
     """``--help`` opens with the module's one-line summary, a whole sentence."""
-    import importlib
-
-    description = importlib.import_module(module).parser().description
+    task = importlib.import_module(module)
+    description = task.parser().description
     assert description.endswith("."), description
-    assert description == importlib.import_module(module).__doc__.splitlines()[0]
+    assert description == task.__doc__.splitlines()[0]
