@@ -455,3 +455,14 @@ def test_gradient_by_blocks_equals_the_gradient_of_the_hardware_matrices():
             scale = float(np.max(np.abs(direct[key])))
             assert scale > 0
             np.testing.assert_allclose(by_blocks[key], direct[key], rtol=1e-12, atol=1e-12 * scale)
+
+
+def test_hardware_tasks_do_not_offer_the_feed_forward_only_options(capsys):
+    """The hardware tasks train the recurrent population: ``--input-jitter`` (feed-forward
+    network only) is not among their options, so it is refused by the command line."""
+    parser = yinyang_mock.parser()
+    assert "--input-jitter" not in parser.format_help()
+    assert "--hidden" in parser.format_help()
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--input-jitter", "1e-3"])
+    assert "unrecognized arguments: --input-jitter" in capsys.readouterr().err

@@ -136,14 +136,19 @@ OPTIONS: list[Option] = [
 ]
 
 
+#: options that only the feed-forward network takes (the recurrent population refuses them)
+FEED_FORWARD_ONLY = ("input_jitter",)
+
+
 def classifier_parser(
     prog: str, description: str, defaults: Config, hidden_help: str = "hidden neurons"
 ) -> argparse.ArgumentParser:
     """A task's command line: the shared run options plus one option per entry of
-    :data:`OPTIONS` (``--hidden``, ``--tau-syn``, ...), with ``defaults`` (keys of
-    :data:`DEFAULTS`); ``hidden_help`` is the help text of ``--hidden``."""
+    :data:`OPTIONS` (``--hidden``, ``--tau-syn``, ...) that ``defaults`` has a value for
+    (keys of :data:`DEFAULTS`: a task without a key has no such option); ``hidden_help`` is
+    the help text of ``--hidden``."""
     options = [("hidden", positive_int, hidden_help), *OPTIONS[1:]]
-    return network_parser(prog, description, defaults, options)
+    return network_parser(prog, description, defaults, [o for o in options if o[0] in defaults])
 
 
 def neuron_parameters(config: Config) -> LIFParameters:

@@ -21,7 +21,8 @@ from jaxsnn.training.cli import Option, non_negative_int
 #: the software defaults with the times at BSS-2's operating point (x 1.2e-3: tau_syn 6 µs)
 TIME_KEYS = ("tau_syn", "tau_mem", "t_early", "t_late", "t_bias", "t_max", "tau_loss")
 DEFAULTS: dict[str, Any] = {
-    **models.DEFAULTS,
+    # the network is the recurrent population: no options of the feed-forward network
+    **{key: value for key, value in models.DEFAULTS.items() if key not in models.FEED_FORWARD_ONLY},
     # 200 hidden neurons as in the software tasks: 96.0 % mean test accuracy over 5 seeds on
     # the default mock, against 95.5 % with 120 (benchmarks/RESULTS.md)
     "hidden": 200,
