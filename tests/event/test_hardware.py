@@ -458,11 +458,13 @@ def test_gradient_by_blocks_equals_the_gradient_of_the_hardware_matrices():
 
 
 def test_hardware_tasks_do_not_offer_the_feed_forward_only_options(capsys):
-    """The hardware tasks train the recurrent population: ``--input-jitter`` (feed-forward
-    network only) is not among their options, so it is refused by the command line."""
+    """The hardware tasks train the recurrent population: ``--input-jitter`` and
+    ``--hidden-jitter`` (feed-forward network only) are not among their options, so the
+    command line refuses them."""
     parser = yinyang_mock.parser()
-    assert "--input-jitter" not in parser.format_help()
-    assert "--hidden" in parser.format_help()
-    with pytest.raises(SystemExit):
-        parser.parse_args(["--input-jitter", "1e-3"])
-    assert "unrecognized arguments: --input-jitter" in capsys.readouterr().err
+    assert "--hidden " in parser.format_help()
+    for flag in ("--input-jitter", "--hidden-jitter"):
+        assert flag not in parser.format_help()
+        with pytest.raises(SystemExit):
+            parser.parse_args([flag, "1e-3"])
+        assert f"unrecognized arguments: {flag}" in capsys.readouterr().err

@@ -108,11 +108,41 @@ def test_small_recurrent_training_run_beats_chance(tmp_path):
         assert hidden_idx.max() < 30 and output_idx.max() < 3
 
 
-def test_input_jitter_is_refused_for_the_recurrent_network():
-    """Input jitter is a regulariser of the feed-forward network only: asking for it with
-    ``--recurrent`` is a clear error, not a silent no-op."""
-    config = {**yinyang_event_prop.DEFAULTS, **SMALL, "recurrent": True, "input_jitter": 1e-3}
-    with pytest.raises(ValueError, match="--input-jitter applies to the feed-forward"):
+@pytest.mark.parametrize("option", ["input_jitter", "hidden_jitter"])
+def test_training_jitter_is_refused_for_the_recurrent_network(option):
+    """Input and hidden jitter are regularisers of the feed-forward network only: asking for
+    them with ``--recurrent`` is a clear error, not a silent no-op."""
+    config = {**yinyang_event_prop.DEFAULTS, **SMALL, "recurrent": True, option: 1e-3}
+    flag = "--" + option.replace("_", "-")
+    with pytest.raises(ValueError, match=f"{flag} applies to the feed-forward"):
         yinyang_event_prop.build_model(config)
     feed_forward = yinyang_event_prop.build_model({**config, "recurrent": False})
     assert feed_forward.training_noise and not feed_forward.stochastic
+
+
+def test_hidden_jitter_perturbs_training_only():
+    """``hidden_jitter`` moves the hidden spikes that the output layer receives during
+    training (the loss depends on the key, and a key gives the same loss twice), while
+    evaluations see the clean network: the outputs of the model without jitter."""
+    features, labels = batch(n=4, dtype=jnp.float32)
+    config = {**yinyang_event_prop.DEFAULTS, **SMALL}
+    clean = yinyang_event_prop.build_model(config)
+    noisy = yinyang_event_prop.build_model({**config, "hidden_jitter": 1e-3})
+    assert noisy.training_noise and not clean.training_noise
+    weights = noisy.init(jax.random.PRNGKey(0))
+    noisy_loss = jax.jit(jax.value_and_grad(lambda w, key: noisy.loss(w, features, labels, key)[0]))
+    loss_a, grad = noisy_loss(weights, jax.random.PRNGKey(3))
+    assert float(loss_a) == float(noisy_loss(weights, jax.random.PRNGKey(3))[0])
+    assert float(loss_a) != float(noisy_loss(weights, jax.random.PRNGKey(4))[0])
+    assert all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grad))
+    assert float(jnp.abs(grad[0]["weights"]).max()) > 0
+
+    def deterministic(model):  # what the harness calls without a key
+        return model.loss(weights, features, labels)[0], model.evaluate(weights, features)
+
+    (loss_noisy, eval_noisy), (loss_clean, eval_clean) = jax.jit(
+        lambda: (deterministic(noisy), deterministic(clean))
+    )()
+    assert float(loss_a) != float(loss_clean)
+    assert float(loss_noisy) == float(loss_clean)
+    np.testing.assert_array_equal(eval_noisy["output_times"], eval_clean["output_times"])

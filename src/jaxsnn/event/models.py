@@ -34,6 +34,7 @@ from jaxsnn.datasets import CLASS_NAMES, N_FEATURES
 from jaxsnn.encoding import LatencyEncoder
 from jaxsnn.event.eventprop.attach import SpikeSource
 from jaxsnn.event.gradient import EventProp, GradientMethod
+from jaxsnn.event.hardware.artifacts import add_jitter
 from jaxsnn.event.hardware.mapping import INPUT, NetworkMapping
 from jaxsnn.event.leaky_integrate_and_fire import (
     TTFSLIF,
@@ -107,6 +108,7 @@ DEFAULTS: Config = {
     "lr_decay": 0.05,
     "silence_penalty": 1.0,
     "input_jitter": 0.0,
+    "hidden_jitter": 0.0,
     "weight_decay": 0.0,
 }
 
@@ -132,12 +134,18 @@ OPTIONS: list[Option] = [
         non_negative_float,
         "training only: std of Gaussian noise on the input spike times (s), a regulariser",
     ),
+    (
+        "hidden_jitter",
+        non_negative_float,
+        "training only: std of Gaussian noise on the hidden spike times that the output "
+        "layer receives (s), a regulariser",
+    ),
     ("weight_decay", non_negative_float, "decoupled weight decay (optax.adamw; 0: Adam)"),
 ]
 
 
 #: options that only the feed-forward network takes (the recurrent population refuses them)
-FEED_FORWARD_ONLY = ("input_jitter",)
+FEED_FORWARD_ONLY = ("input_jitter", "hidden_jitter")
 
 
 def classifier_parser(
@@ -301,48 +309,58 @@ def first_spike_model(
 
 
 def feed_forward_classifier(config: Config, gradient: str | GradientMethod = "implicit") -> Model:
-    """Two first-spike layers (hidden, output) with the given gradient method."""
+    """Two first-spike layers (hidden, output) with the given gradient method.
+
+    Training noise (regularisers; evaluations see neither): ``input_jitter`` on the input
+    spike times (:meth:`~jaxsnn.encoding.LatencyEncoder.jittered_events`) and ``hidden_jitter``
+    on the hidden spike times that the output layer receives
+    (:func:`~jaxsnn.event.hardware.artifacts.add_jitter`: ``max(t + sigma z, 0)``, re-sorted).
+    """
     params, t_max = neuron_parameters(config), config["t_max"]
     encoder, data = encoder_of(config), data_of(config)
-    network = serial_trace(
-        TTFSLIF(
-            config["hidden"],
-            params,
-            t_max,
-            config["hidden_mean"],
-            config["hidden_std"],
-            gradient=gradient,
-        ),
-        TTFSLIF(
-            data.n_classes,
-            params,
-            t_max,
-            config["output_mean"],
-            config["output_std"],
-            gradient=gradient,
-        ),
+    hidden_layer = TTFSLIF(
+        config["hidden"],
+        params,
+        t_max,
+        config["hidden_mean"],
+        config["hidden_std"],
+        gradient=gradient,
     )
+    output_layer = TTFSLIF(
+        data.n_classes,
+        params,
+        t_max,
+        config["output_mean"],
+        config["output_std"],
+        gradient=gradient,
+    )
+    network = serial_trace(hidden_layer, output_layer)
 
     def init(key: jax.Array):
         return network.init(key, (encoder.n_channels(data.n_features),))[1]
 
-    jitter = config.get("input_jitter", 0.0)
+    input_jitter = config.get("input_jitter", 0.0)
+    hidden_jitter = config.get("hidden_jitter", 0.0)
 
     def forward(weights, features, key=None):
-        """The spikes of every layer; with a ``key`` (training), input spike times jittered
-        by ``input_jitter`` (:meth:`~jaxsnn.encoding.LatencyEncoder.jittered_events`)."""
-        if key is None or not jitter:
+        """The spikes of every layer (the hidden ones as the output layer received them);
+        with a ``key`` (training), the noise of the module docstring."""
+        if key is None or not input_jitter:
             inputs = Spikes(*encoder.events(features))
         else:
-            inputs = Spikes(*encoder.jittered_events(features, key, jitter))
-        return (inputs, *network.apply(weights, inputs))
+            inputs = Spikes(*encoder.jittered_events(features, key, input_jitter))
+        if key is None or not hidden_jitter:
+            return (inputs, *network.apply(weights, inputs))
+        hidden = hidden_layer.apply(weights[0], inputs)
+        hidden = add_jitter(hidden, jax.random.fold_in(key, 1), hidden_jitter)
+        return inputs, hidden, output_layer.apply(weights[1], hidden)
 
     return first_spike_model(
         config,
         init,
         forward,
         lambda weights: weights[1]["weights"],
-        training_noise=jitter > 0,
+        training_noise=input_jitter > 0 or hidden_jitter > 0,
     )
 
 
@@ -361,11 +379,12 @@ def recurrent_classifier(config: Config, forward: SpikeSource | None = None) -> 
     backend whose synapses saturate (``weight_range``), the weights are clipped to that range
     before use: a saturated weight gets no gradient that would push it further out.
     """
-    if config.get("input_jitter", 0.0):
-        raise ValueError(
-            "--input-jitter applies to the feed-forward network only, not to the recurrent "
-            "population or a hardware backend"
-        )
+    for name in FEED_FORWARD_ONLY:
+        if config.get(name, 0.0):
+            raise ValueError(
+                f"--{name.replace('_', '-')} applies to the feed-forward network only, not to "
+                "the recurrent population or a hardware backend"
+            )
     t_max = config["t_max"]
     params = neuron_parameters(config)._replace(t_refrac=2.0 * t_max)
     mapping = classifier_mapping(config)
