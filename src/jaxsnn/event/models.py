@@ -344,7 +344,7 @@ def feed_forward_classifier(config: Config, gradient: str | GradientMethod = "im
 
     def forward(weights, features, key=None):
         """The spikes of every layer (the hidden ones as the output layer received them);
-        with a ``key`` (training), the noise of the module docstring."""
+        with a ``key`` (training), the training noise of :func:`feed_forward_classifier`."""
         if key is None or not input_jitter:
             inputs = Spikes(*encoder.events(features))
         else:
