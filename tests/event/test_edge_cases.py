@@ -12,6 +12,7 @@ from lif_reference import TAU_SYN
 
 from jaxsnn.base import serial
 from jaxsnn.event import simulate
+from jaxsnn.event import step as step_module
 from jaxsnn.event.leaky_integrate_and_fire import LIF
 from jaxsnn.event.plan import SolverPlan
 from jaxsnn.event.step import simulate_population
@@ -272,6 +273,59 @@ def test_forward_only_simulation_gives_the_scans_spikes(seed, t_refrac, max_even
             np.testing.assert_array_equal(
                 np.sum(loop.idx == j, axis=1), np.sum(scan.idx == j, axis=1)
             )
+
+
+def test_batched_forward_loop_gives_each_sample_its_own_run(monkeypatch):
+    """Under ``vmap`` the forward-only loop is one loop over the batch (its ``custom_vmap``
+    rule) that masks the samples whose events are done: each sample gets the spikes, neurons
+    and ``dropped`` of its own unbatched run -- with shared weights, with per-sample weights,
+    under two nested ``vmap`` s, beside a sample without input and one that fires without end
+    until the (lowered) count limit stops it."""
+    monkeypatch.setattr(step_module, "COUNT_LIMIT", 7)
+    params = PARAMS._replace(t_refrac=0.0)
+    plan = SolverPlan(crossing="double")
+    rng = np.random.default_rng(4)
+    n_in, n, batch, k = 3, 4, 5, 6
+
+    def one(w_in, w_rec, times, sources):
+        inputs = Spikes(times, sources)
+        return simulate_population(w_in, w_rec, params, inputs, T_MAX, 5, plan, False)
+
+    with jax.enable_x64(True):
+        w_in = rng.normal(1.0, 1.5, (batch, n_in, n)) * (np.pi / 3)
+        w_in[0] = 0.0
+        w_in[1, :, 2] = 1e9  # fires without end: time no longer advances
+        w_rec = rng.normal(0.0, 1.0, (batch, n, n)) * (np.pi / 3)
+        times = np.sort(rng.uniform(0, T_MAX / 2, (batch, k)), axis=1)
+        times[2, 3:] = np.inf
+        sources = np.where(np.isfinite(times), rng.integers(0, n_in, (batch, k)), -1)
+        times[0], sources[0] = np.inf, -1  # no input at all
+        args = [jnp.asarray(a) for a in (w_in, w_rec, times, sources.astype(np.int32))]
+        runs = {
+            "per-sample weights": jax.jit(jax.vmap(one))(*args),
+            "shared weights": jax.jit(jax.vmap(one, in_axes=(None, None, 0, 0)))(
+                args[0][3], args[1][3], *args[2:]
+            ),
+            "nested": jax.jit(jax.vmap(jax.vmap(one)))(*(a[None] for a in args)),
+        }
+        for name, out in runs.items():
+            for b in range(batch):
+                w = (
+                    (args[0][3], args[1][3])
+                    if name == "shared weights"
+                    else (args[0][b], args[1][b])
+                )
+                alone = jax.jit(one)(*w, args[2][b], args[3][b])
+                np.testing.assert_array_equal(
+                    np.asarray(out.idx).reshape(batch, -1)[b], alone.idx, name
+                )
+                np.testing.assert_allclose(
+                    np.asarray(out.time).reshape(batch, -1)[b], alone.time, rtol=1e-12, err_msg=name
+                )
+                assert int(np.asarray(out.dropped).reshape(batch)[b]) == int(alone.dropped), name
+        counts = np.asarray(runs["per-sample weights"].dropped)
+        assert counts[1] >= 7 and counts[0] == 0  # the limit stopped the endless sample
+        assert np.sum(np.asarray(runs["per-sample weights"].idx) >= 0) >= 10
 
 
 @pytest.mark.parametrize("ratio", [1.0, 2.0, 1.37])

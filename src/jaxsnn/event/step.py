@@ -505,33 +505,83 @@ def simulate_population(
         state, _ = jax.lax.scan(body, start, None, n_steps)
         pending = next_event(state, inputs, params, t_max, plan)
     else:
-        # one loop to the end: past a full buffer it goes on counting (as count_overflow
-        # does); every step is an input or a counted spike, the step bound is a safeguard
-        max_steps = n_steps + COUNT_LIMIT
-
-        def due(carry):
-            state, event, steps = carry
-            events_left = event.is_crossing | event.is_input
-            return events_left & (state.dropped < COUNT_LIMIT) & (steps < max_steps)
-
-        # the carry is the state moved to the pending event, which is applied first in the
-        # next iteration: the decayed current is stored before a jump is added to it, so the
-        # two round separately, as in the scan (no fused multiply-add of decay and jump)
-        def apply_and_move_on(carry):
-            state, event, steps = carry
-            state = apply_event(
-                state, event, inputs, input_weights, recurrent_weights, params, False
-            )
-            event = next_event(state, inputs, params, t_max, plan)
-            return move_to(state, event, params, plan.refractory), event, steps + 1
-
         first = next_event(start, inputs, params, t_max, plan)
         moved = move_to(start, first, params, plan.refractory)
-        state, _, _ = jax.lax.while_loop(
-            due, apply_and_move_on, (moved, first, jnp.zeros((), jnp.int32))
-        )
+        constants = (inputs, input_weights, recurrent_weights, params, t_max)
+        state = forward_loop(moved, first, constants, plan, n_steps + COUNT_LIMIT)
         return Spikes(state.spikes.time, state.spikes.idx, upstream + state.dropped)
     dropped = count_overflow(
         state, pending, inputs, input_weights, recurrent_weights, params, t_max, plan
     )
     return Spikes(state.spikes.time, state.spikes.idx, upstream + dropped)
+
+
+def forward_loop(
+    moved: PopulationState,
+    first: Event,
+    constants: tuple,
+    plan: SolverPlan,
+    max_steps: int,
+) -> PopulationState:
+    """The forward-only loop of :func:`simulate_population` (``differentiable=False``).
+
+    ``moved`` is the state moved to the pending event ``first``; each iteration applies the
+    pending event (:func:`apply_event`), finds the next one (:func:`next_event`) and moves to
+    it, so the decayed current is stored before a jump is added to it (the two round
+    separately, as in the scan, with no fused multiply-add of decay and jump). It runs while
+    an event is due before ``t_max`` -- past a full buffer it goes on counting, as
+    :func:`count_overflow` does -- at most ``max_steps`` iterations (a safeguard: every
+    iteration is an input or a counted spike) and until ``dropped`` reaches
+    :data:`COUNT_LIMIT`. ``constants = (inputs, input_weights, recurrent_weights, params,
+    t_max)``.
+
+    Under ``vmap`` it is one loop over the batch (a ``custom_vmap`` rule) instead of the
+    batched ``lax.while_loop`` that ``vmap`` would make, which selects every entry of the
+    carry, per sample, in every iteration: here a sample whose events are done is kept
+    unchanged by masking its pending event (an event that is neither a crossing nor an
+    input changes no spike, count or ``dropped``), and the loop stops when no sample is due.
+    The spikes are those of the per-sample loop.
+    """
+
+    def due(carry):
+        state, event, steps = carry
+        events_left = event.is_crossing | event.is_input
+        return events_left & (state.dropped < COUNT_LIMIT) & (steps < max_steps)
+
+    def apply_and_move_on(carry, constants, go=True):
+        state, event, steps = carry
+        inputs, input_weights, recurrent_weights, params, t_max = constants
+        event = event._replace(is_crossing=event.is_crossing & go, is_input=event.is_input & go)
+        state = apply_event(state, event, inputs, input_weights, recurrent_weights, params, False)
+        event = next_event(state, inputs, params, t_max, plan)
+        return move_to(state, event, params, plan.refractory), event, steps + 1
+
+    @jax.custom_batching.custom_vmap
+    def loop(carry, constants):
+        return jax.lax.while_loop(due, partial(apply_and_move_on, constants=constants), carry)
+
+    @loop.def_vmap
+    def batched_loop(axis_size, in_batched, carry, constants):
+        carry_batched, constants_batched = in_batched
+        carry = jax.tree.map(
+            lambda x, batched: x if batched else jnp.broadcast_to(x, (axis_size, *x.shape)),
+            carry,
+            carry_batched,
+        )
+        constants_axes = jax.tree.map(lambda batched: 0 if batched else None, constants_batched)
+        step_all = jax.vmap(apply_and_move_on, in_axes=(0, constants_axes, 0))
+
+        def advance_active(loop_carry):
+            carry, active = loop_carry
+            carry = step_all(carry, constants, active)
+            return carry, active & jax.vmap(due)(carry)
+
+        carry, _ = jax.lax.while_loop(
+            lambda loop_carry: jnp.any(loop_carry[1]),
+            advance_active,
+            (carry, jax.vmap(due)(carry)),
+        )
+        return carry, jax.tree.map(lambda _: True, carry)
+
+    state, _, _ = loop((moved, first, jnp.zeros((), jnp.int32)), constants)
+    return state

@@ -5,7 +5,6 @@ See :mod:`jaxsnn.event.eventprop` for the adjoint equations and jumps.
 
 from __future__ import annotations
 
-from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -136,14 +135,14 @@ def currents_at_events(
     """
     n = input_weights.shape[1]
     dtype = input_weights.dtype
-    zeros = jnp.zeros((n,), dtype)
 
-    def before_event(carry, event: _Events):
+    def before_event(carry, event: _Events, weights):
+        input_weights, recurrent_weights, tau_syn = weights
         t, current, jump = carry
         later = (event.kind != NO_EVENT) & (event.time > t)
         lag = jnp.where(later, event.time - t, 0.0)
         current = jnp.where(later, (current + jump) * jnp.exp(-lag / tau_syn), current)
-        jump = jnp.where(later, zeros, jump)
+        jump = jnp.where(later, 0.0, jump)
         is_input = event.kind == _INPUT
         row = jnp.where(is_input, input_weights[jnp.where(is_input, event.neuron, 0)], 0.0)
         if recurrent_weights is not None:
@@ -151,9 +150,81 @@ def currents_at_events(
         carry = (jnp.where(later, event.time, t), current, jump + row)
         return carry, current[event.neuron]
 
+    zeros = jnp.zeros((n,), dtype)
     start = (jnp.asarray(-jnp.inf, dtype), zeros, zeros)
-    _, currents = jax.lax.scan(before_event, start, events)
+    weights = (input_weights, recurrent_weights, tau_syn)
+    length = jnp.sum(events.kind != NO_EVENT, dtype=jnp.int32)  # the padding is sorted last
+    _, currents = scan_leading(before_event, start, events, weights, length)
     return currents
+
+
+def scan_leading(step, carry, xs, constants, length, reverse=False):
+    """``lax.scan(lambda c, x: step(c, x, constants), carry, xs, reverse=reverse)`` over only
+    the first ``length`` entries of ``xs``; the outputs of the other entries are zeros.
+
+    For an event list whose padding, sorted to the end, the step leaves unchanged: the
+    reverse scan meets the padding first, while its carry still has its start value, and the
+    forward scan meets it last, where it would only add outputs (the caller masks them).
+    Under ``vmap`` (a ``custom_vmap`` rule) one loop of ``max(length)`` steps runs over the
+    batch -- the entries past it are padding in every sample -- instead of the loop with a
+    batched trip count that ``vmap`` would make, which selects every entry of the carry, per
+    sample, in every step.
+    """
+
+    @jax.custom_batching.custom_vmap
+    def loop(carry, xs, constants, length):
+        return _scan_entries(step, carry, xs, constants, length, reverse, axis=0)
+
+    @loop.def_vmap
+    def batched_loop(axis_size, in_batched, carry, xs, constants, length):
+        def batched(tree, flags):
+            return jax.tree.map(
+                lambda x, b: x if b else jnp.broadcast_to(x, (axis_size, *jnp.shape(x))),
+                tree,
+                flags,
+            )
+
+        carry_batched, xs_batched, constants_batched, length_batched = in_batched
+        constants_axes = jax.tree.map(lambda b: 0 if b else None, constants_batched)
+        step_all = jax.vmap(step, in_axes=(0, 0, constants_axes))
+        longest = jnp.max(length) if length_batched else length
+        out = _scan_entries(
+            step_all,
+            batched(carry, carry_batched),
+            batched(xs, xs_batched),
+            constants,
+            longest,
+            reverse,
+            axis=1,
+        )
+        return out, jax.tree.map(lambda _: True, out)
+
+    return loop(carry, xs, constants, length)
+
+
+def _scan_entries(step, carry, xs, constants, length, reverse, axis):
+    """The loop of :func:`scan_leading`: entries ``0 .. length - 1`` of ``xs`` along
+    ``axis`` (1 for a batch in front), outputs stacked along ``axis`` (zeros elsewhere)."""
+
+    def entry(i):
+        return jax.tree.map(lambda x: jax.lax.dynamic_index_in_dim(x, i, axis, False), xs)
+
+    n_entries = jax.tree.leaves(xs)[0].shape[axis]
+    shapes = jax.eval_shape(lambda c, x: step(c, x, constants)[1], carry, entry(0))
+    ys = jax.tree.map(
+        lambda y: jnp.zeros((*y.shape[:axis], n_entries, *y.shape[axis:]), y.dtype), shapes
+    )
+
+    def body(k, loop_carry):
+        carry, ys = loop_carry
+        i = length - 1 - k if reverse else k
+        carry, y = step(carry, entry(i), constants)
+        ys = jax.tree.map(
+            lambda stacked, y: jax.lax.dynamic_update_index_in_dim(stacked, y, i, axis), ys, y
+        )
+        return carry, ys
+
+    return jax.lax.fori_loop(0, length, body, (carry, ys))
 
 
 class _Adjoint(NamedTuple):
@@ -316,25 +387,22 @@ def eventprop_backward(
         group_lam_v=zeros,
         group_held=jnp.zeros((n,), bool),
     )
-    backward_step = partial(
-        _backward_step,
-        input_weights=input_weights,
-        recurrent_weights=recurrent_weights,
-        p=p,
-        shared=shared,
-        t_max=t_max,
-    )
+    constants = (input_weights, recurrent_weights, p, shared, t_max)
 
-    def step(carry, event):
+    def step(carry, event, constants):
         adjoint, grads = carry
-        adjoint, (lam_i, time_grad) = backward_step(adjoint, event)
+        adjoint, (lam_i, time_grad) = _backward_step(adjoint, event, *constants)
         return (adjoint, _accumulate(grads, event, lam_i)), time_grad
 
     no_grads = _WeightGradients(
         jnp.zeros((n_in, n), dtype),
         None if recurrent_weights is None else jnp.zeros((n, n), dtype),
     )
-    (_, grads), time_grad = jax.lax.scan(step, (start, no_grads), events, reverse=True)
+    # the padding, sorted last, comes first in reverse and leaves the start carry unchanged
+    length = jnp.sum(events.kind != NO_EVENT, dtype=jnp.int32)
+    (_, grads), time_grad = scan_leading(
+        step, (start, no_grads), events, constants, length, reverse=True
+    )
     is_input = events.kind == _INPUT
     n_inputs = inputs.time.shape[0]
     d_times = (
