@@ -20,6 +20,8 @@ forms of equal value, chosen by the plan's ``refractory`` mode (:func:`crossing_
 one exponential per sample and time constant, not per neuron, and a neuron refractory beyond
 ``t_max`` is never solved for again; the spiking neurons fire one by one (:func:`fire`),
 ``O(n)`` per spike instead of a product with ``W_rec``. The spikes are those of the scan.
+Under ``vmap`` it is one loop over the batch that stops at the batch's last event
+(:func:`forward_loop`).
 
 **Order at equal times** (exact ties, no noise is added; the order is
 :class:`jaxsnn.event.types.EventKind`): threshold crossings come before input spikes. All

@@ -43,8 +43,8 @@ spikes are not stored but recomputed from the spike lists (``I`` never depends o
 
 The package is split by concern:
 
-* :mod:`~jaxsnn.event.eventprop.scan` -- :func:`eventprop_backward`, a reverse ``lax.scan``
-  over all events (recurrent weights, refractory periods, several spikes per neuron);
+* :mod:`~jaxsnn.event.eventprop.scan` -- :func:`eventprop_backward`, a reverse scan over
+  the events (recurrent weights, refractory periods, several spikes per neuron);
 * :mod:`~jaxsnn.event.eventprop.first_spike` -- :func:`first_spike_backward`, the same adjoint
   in closed form for feed-forward layers whose neurons spike at most once
   (``lambda_n(t) = a_n (e^{-(t_n - t)/tau_mem}, k(t_n - t))`` before the spike), vectorised

@@ -1,4 +1,4 @@
-"""EventProp backward pass by a reverse ``lax.scan`` over the events of one sample.
+"""EventProp backward pass by a reverse scan over the events of one sample.
 
 See :mod:`jaxsnn.event.eventprop` for the adjoint equations and jumps.
 """
