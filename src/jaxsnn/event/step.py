@@ -565,13 +565,8 @@ def forward_loop(
     @loop.def_vmap
     def batched_loop(axis_size, in_batched, carry, constants):
         carry_batched, constants_batched = in_batched
-        carry = jax.tree.map(
-            lambda x, batched: x if batched else jnp.broadcast_to(x, (axis_size, *x.shape)),
-            carry,
-            carry_batched,
-        )
-        constants_axes = jax.tree.map(lambda batched: 0 if batched else None, constants_batched)
-        step_all = jax.vmap(apply_and_move_on, in_axes=(0, constants_axes, 0))
+        carry = batch_leaves(carry, carry_batched, axis_size)
+        step_all = jax.vmap(apply_and_move_on, in_axes=(0, batch_axes(constants_batched), 0))
 
         def advance_active(loop_carry):
             carry, active = loop_carry
@@ -587,3 +582,17 @@ def forward_loop(
 
     state, _, _ = loop((moved, first, jnp.zeros((), jnp.int32)), constants)
     return state
+
+
+def batch_leaves(tree, batched, axis_size: int):
+    """Every leaf of ``tree`` with a batch axis of ``axis_size`` in front: those that
+    ``batched`` (a matching tree of flags, as a ``custom_vmap`` rule gets them) marks as
+    unbatched are broadcast."""
+    return jax.tree.map(
+        lambda x, b: x if b else jnp.broadcast_to(x, (axis_size, *jnp.shape(x))), tree, batched
+    )
+
+
+def batch_axes(batched):
+    """``vmap``'s ``in_axes`` for a tree of batched flags: ``0`` where batched, else ``None``."""
+    return jax.tree.map(lambda b: 0 if b else None, batched)

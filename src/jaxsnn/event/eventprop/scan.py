@@ -5,7 +5,8 @@ See :mod:`jaxsnn.event.eventprop` for the adjoint equations and jumps.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -13,6 +14,7 @@ from jax.typing import ArrayLike
 
 from jaxsnn.event.eventprop.common import AdjointGradients, onset_slope
 from jaxsnn.event.plan import SolverPlan, refractory_mode
+from jaxsnn.event.step import batch_axes, batch_leaves
 from jaxsnn.event.types import NO_EVENT, EventKind, Spikes, is_valid
 from jaxsnn.neuron import LIFParameters, LIFState, adjoint_propagate, as_float_params
 from jaxsnn.numerics import safe_divide
@@ -158,7 +160,14 @@ def currents_at_events(
     return currents
 
 
-def scan_leading(step, carry, xs, constants, length, reverse=False):
+def scan_leading(
+    step: Callable[[Any, Any, Any], tuple[Any, Any]],
+    carry: Any,
+    xs: Any,
+    constants: Any,
+    length: Array,
+    reverse: bool = False,
+) -> tuple[Any, Any]:
     """``lax.scan(lambda c, x: step(c, x, constants), carry, xs, reverse=reverse)`` over only
     the first ``length`` entries of ``xs``; the outputs of the other entries are zeros.
 
@@ -177,21 +186,13 @@ def scan_leading(step, carry, xs, constants, length, reverse=False):
 
     @loop.def_vmap
     def batched_loop(axis_size, in_batched, carry, xs, constants, length):
-        def batched(tree, flags):
-            return jax.tree.map(
-                lambda x, b: x if b else jnp.broadcast_to(x, (axis_size, *jnp.shape(x))),
-                tree,
-                flags,
-            )
-
         carry_batched, xs_batched, constants_batched, length_batched = in_batched
-        constants_axes = jax.tree.map(lambda b: 0 if b else None, constants_batched)
-        step_all = jax.vmap(step, in_axes=(0, 0, constants_axes))
+        step_all = jax.vmap(step, in_axes=(0, 0, batch_axes(constants_batched)))
         longest = jnp.max(length) if length_batched else length
         out = _scan_entries(
             step_all,
-            batched(carry, carry_batched),
-            batched(xs, xs_batched),
+            batch_leaves(carry, carry_batched, axis_size),
+            batch_leaves(xs, xs_batched, axis_size),
             constants,
             longest,
             reverse,
