@@ -71,14 +71,15 @@ def test_without_scikit_learn_the_task_stops_with_one_line(tmp_path, monkeypatch
 @pytest.mark.slow
 def test_the_task_learns_the_digits(tmp_path):
     """A few epochs of a small network lift the validation accuracy far above chance (10 %)
-    and write the usual result folder."""
+    and write the usual result folder (with the default training noise: distorted images and
+    jittered spikes)."""
     out = tmp_path / "run"
     metrics = task.main(
-        ["--epochs", "4", "--hidden", "30", "--lr", "1e-2", "--eval-split", "validation"]
+        ["--epochs", "6", "--hidden", "30", "--lr", "1e-2", "--eval-split", "validation"]
         + ["--quiet", "--output", str(out)]
     )
     history = metrics["history"]
-    assert metrics["test_accuracy"] > 0.35, history  # 0.48 when written
+    assert metrics["test_accuracy"] > 0.35, history  # 0.50 (6 epochs, distortions on)
     assert history[-1]["train_loss"] < 0.75 * history[0]["train_loss"], history
     assert metrics["history"][-1]["dropped_events"] == 0
     saved = json.loads((out / "metrics.json").read_text())

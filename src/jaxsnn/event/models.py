@@ -31,6 +31,7 @@ import jax.numpy as jnp
 
 from jaxsnn.base import serial_trace
 from jaxsnn.datasets import CLASS_NAMES, N_FEATURES
+from jaxsnn.datasets.distortion import Distortion, distort_image
 from jaxsnn.encoding import LatencyEncoder
 from jaxsnn.event.eventprop.attach import SpikeSource
 from jaxsnn.event.gradient import EventProp, GradientMethod
@@ -63,13 +64,16 @@ Config = dict[str, Any]
 @dataclass(frozen=True)
 class DataSpec:
     """What the classifier needs to know about a data set: ``n_features`` features in
-    ``[0, 1]`` per sample, the ``class_names`` (one output neuron each), and whether each
+    ``[0, 1]`` per sample, the ``class_names`` (one output neuron each), whether each
     feature ``x`` also spikes as ``1 - x`` (``mirror``, see
-    :class:`~jaxsnn.encoding.LatencyEncoder`)."""
+    :class:`~jaxsnn.encoding.LatencyEncoder`), and, for images, their ``image_shape``
+    ``(rows, cols)`` (the features are the pixels row by row), which allows distortions of
+    the training images (:mod:`jaxsnn.datasets.distortion`)."""
 
     n_features: int
     class_names: tuple[str, ...]
     mirror: bool = False
+    image_shape: tuple[int, int] | None = None
 
     @property
     def n_classes(self) -> int:
@@ -141,11 +145,29 @@ OPTIONS: list[Option] = [
         "layer receives (s), a regulariser",
     ),
     ("weight_decay", non_negative_float, "decoupled weight decay (optax.adamw; 0: Adam)"),
+    (
+        "distort_shift",
+        non_negative_float,
+        "training only: largest random shift of each image along each axis (pixels)",
+    ),
+    (
+        "distort_rotation",
+        non_negative_float,
+        "training only: largest random rotation of each image (degrees)",
+    ),
+    (
+        "distort_scale",
+        non_negative_float,
+        "training only: largest random relative change of each image's size (below 1)",
+    ),
 ]
+
+#: the configuration keys of the random distortion of the training images (image data only)
+DISTORTION_KEYS = ("distort_shift", "distort_rotation", "distort_scale")
 
 
 #: options that only the feed-forward network takes (the recurrent population refuses them)
-FEED_FORWARD_ONLY = ("input_jitter", "hidden_jitter")
+FEED_FORWARD_ONLY = ("input_jitter", "hidden_jitter", *DISTORTION_KEYS)
 
 
 def classifier_parser(
@@ -308,12 +330,28 @@ def first_spike_model(
     )
 
 
+def distortion_of(config: Config) -> Distortion:
+    """The random distortion of the training images that ``config`` asks for (its
+    :data:`DISTORTION_KEYS`, zero where missing); a ``ValueError`` naming the option for a
+    range that is negative or too large, or for a data set that is not images."""
+    names = tuple(f"--{key.replace('_', '-')}" for key in DISTORTION_KEYS)
+    distortion = Distortion(*(float(config.get(key, 0.0)) for key in DISTORTION_KEYS))
+    distortion.checked(names)
+    if distortion.active and data_of(config).image_shape is None:
+        raise ValueError(
+            f"{', '.join(names)} distort images; this data set's features are not an image"
+        )
+    return distortion
+
+
 def feed_forward_classifier(config: Config, gradient: str | GradientMethod = "implicit") -> Model:
     """Two first-spike layers (hidden, output) with the given gradient method.
 
-    Training noise (regularisers; evaluations see neither): ``input_jitter`` on the input
-    spike times (:meth:`~jaxsnn.encoding.LatencyEncoder.jittered_events`) and ``hidden_jitter``
-    on the hidden spike times that the output layer receives
+    Training noise (regularisers; evaluations see none of it): a random affine distortion of
+    each image before it is encoded (the :data:`DISTORTION_KEYS`, for data with an
+    ``image_shape``; :func:`~jaxsnn.datasets.distortion.distort_image`), ``input_jitter`` on
+    the input spike times (:meth:`~jaxsnn.encoding.LatencyEncoder.jittered_events`) and
+    ``hidden_jitter`` on the hidden spike times that the output layer receives
     (:func:`~jaxsnn.event.hardware.artifacts.add_jitter`: ``max(t + sigma z, 0)``, re-sorted).
     """
     params, t_max = neuron_parameters(config), config["t_max"]
@@ -341,10 +379,15 @@ def feed_forward_classifier(config: Config, gradient: str | GradientMethod = "im
 
     input_jitter = config.get("input_jitter", 0.0)
     hidden_jitter = config.get("hidden_jitter", 0.0)
+    distortion = distortion_of(config)
 
     def forward(weights, features, key=None):
         """The spikes of every layer (the hidden ones as the output layer received them);
         with a ``key`` (training), the training noise of :func:`feed_forward_classifier`."""
+        if key is not None and distortion.active:
+            features = distort_image(
+                features, data.image_shape, jax.random.fold_in(key, 2), distortion
+            )
         if key is None or not input_jitter:
             inputs = Spikes(*encoder.events(features))
         else:
@@ -360,7 +403,7 @@ def feed_forward_classifier(config: Config, gradient: str | GradientMethod = "im
         init,
         forward,
         lambda weights: weights[1]["weights"],
-        training_noise=input_jitter > 0 or hidden_jitter > 0,
+        training_noise=input_jitter > 0 or hidden_jitter > 0 or distortion.active,
     )
 
 
