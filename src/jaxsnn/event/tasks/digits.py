@@ -10,7 +10,7 @@ among them three regularisers of the training only: a random affine distortion o
 training image (shifts up to 0.3 pixels, rotations up to 5 degrees, sizes 95-105 %:
 ``--distort-shift``, ``--distort-rotation``, ``--distort-scale``), Gaussian jitter of 0.5 ms
 on the input spike times (``--input-jitter``) and of 1.5 ms on the hidden spike times that the
-output layer receives (``--hidden-jitter``), with 1000 hidden neurons, 100 epochs and no
+output layer receives (``--hidden-jitter``), with 1000 hidden neurons, 150 epochs and no
 penalty on late label spikes (``--regularization 0``).
 Needs scikit-learn (``pip install "jaxsnn[digits]"``)::
 
@@ -33,7 +33,7 @@ TASK = "digits"
 DATA = models.DataSpec(digits.N_FEATURES, digits.CLASS_NAMES, mirror=True, image_shape=(8, 8))
 DEFAULTS: dict[str, Any] = dict(
     models.DEFAULTS,
-    epochs=100,
+    epochs=150,
     hidden=1000,
     lr=5e-3,
     regularization=0.0,
