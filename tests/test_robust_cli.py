@@ -230,6 +230,43 @@ def test_eval_split_chooses_the_held_out_data_and_is_refused_where_there_is_none
     assert not out.exists()
 
 
+def test_train_split_refits_on_train_and_validation_and_never_on_the_evaluated_split(
+    tmp_path, capsys
+):
+    from jaxsnn.datasets import yinyang_split
+    from jaxsnn.event.tasks import yinyang_event_prop
+
+    args = yinyang_event_prop.parser().parse_args(["--train-split", "train+validation"])
+    experiment = yinyang_event_prop.build(args)
+    train, validation = yinyang_split("train"), yinyang_split("validation")
+    assert experiment["train_split"] == "train+validation"
+    assert len(experiment["train_data"]) == len(train) + len(validation)
+    np.testing.assert_array_equal(
+        experiment["train_data"].features, np.concatenate([train.features, validation.features])
+    )
+    np.testing.assert_array_equal(
+        experiment["train_data"].labels, np.concatenate([train.labels, validation.labels])
+    )
+    np.testing.assert_array_equal(experiment["test_data"].labels, yinyang_split("test").labels)
+    out = tmp_path / "run"
+    argv = ["--train-split", "train+validation", "--eval-split", "validation", "--output", str(out)]
+    status, _, err = run_inprocess(yinyang_event_prop.main, argv, capsys)
+    assert status == 2
+    assert last_line(err).endswith(
+        "error: --train-split train+validation trains on the validation split that "
+        "--eval-split validation evaluates; refit on train+validation only for the test "
+        "figure (--eval-split test)"
+    )
+    assert not out.exists()
+    argv = ["--train-split", "train+validation", "--output", str(out)]
+    status, _, err = run_inprocess(toy_task.main, argv, capsys)
+    assert status == 2
+    assert last_line(err) == (
+        "toy-perceptron: error: --train-split train+validation: this task has no validation split"
+    )
+    assert not out.exists()
+
+
 @pytest.mark.parametrize(
     "module",
     [

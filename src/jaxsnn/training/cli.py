@@ -29,6 +29,9 @@ from typing import Any, NoReturn
 
 #: the held-out splits a run can be evaluated on (``--eval-split``)
 EVAL_SPLITS = ("test", "validation")
+#: the data a run trains on (``--train-split``): the training split, or for the final test
+#: figure the settings chosen on validation refitted on the training and validation splits
+TRAIN_SPLITS = ("train", "train+validation")
 
 #: Options that steer where and how a run happens, not what is trained; they are not part
 #: of the saved configuration and may differ on --resume.
@@ -133,6 +136,13 @@ def task_parser(
         default="test",
         help="split evaluated after every epoch and in the final line: choose settings on "
         "validation, report test once",
+    )
+    group.add_argument(
+        "--train-split",
+        choices=TRAIN_SPLITS,
+        default="train",
+        help="data trained on: train+validation refits the settings chosen on validation on "
+        "both splits for the final test figure (needs --eval-split test)",
     )
     group.add_argument(
         "--output",
@@ -475,6 +485,9 @@ def run_task(
         split = getattr(args, "eval_split", "test")
         if experiment.get("eval_split", "test") != split:
             parser.error(f"--eval-split {split}: this task has no {split} split")
+        fitted = getattr(args, "train_split", "train")
+        if experiment.get("train_split", "train") != fitted:
+            parser.error(f"--train-split {fitted}: this task has no validation split")
         n_train = len(experiment["train_data"])
         if args.batch_size > n_train:
             parser.error(
@@ -545,13 +558,29 @@ def split_experiment(
     has that option) the optimiser is AdamW, ``optax.adamw``: ``p <- p - lr (adam step + wd
     p)``. The held-out data is ``args.eval_split`` (``"test"`` or ``"validation"``; the
     metrics' ``test_*`` entries then hold that split's figures, and the saved configuration
-    names it).
+    names it). The training data is ``args.train_split``: ``"train"``, or
+    ``"train+validation"`` (both splits, for the final test figure of settings chosen on
+    validation; refused together with ``eval_split="validation"``, which it would contain).
     """
+    import numpy as np
     import optax
+
+    from jaxsnn.datasets import Dataset
 
     if not 0.0 <= lr_decay <= 1.0:
         raise ValueError(f"--lr-decay must lie in [0, 1], got {lr_decay!r}")
-    train_data = load_split("train")
+    split = getattr(args, "eval_split", "test")
+    fitted = getattr(args, "train_split", "train")
+    if split in fitted.split("+"):
+        raise ValueError(
+            f"--train-split {fitted} trains on the {split} split that --eval-split {split} "
+            "evaluates; refit on train+validation only for the test figure (--eval-split test)"
+        )
+    parts = [load_split(name) for name in fitted.split("+")]
+    train_data = Dataset(
+        features=np.concatenate([part.features for part in parts]),
+        labels=np.concatenate([part.labels for part in parts]),
+    )
     if args.batch_size > len(train_data):  # before the schedule, which needs >= 1 step
         raise ValueError(
             f"--batch-size {args.batch_size} exceeds the {len(train_data)} samples of the "
@@ -564,13 +593,13 @@ def split_experiment(
         optimizer = optax.adamw(schedule, weight_decay=weight_decay)
     else:
         optimizer = optax.adam(schedule)
-    split = getattr(args, "eval_split", "test")
     return {
         "model": model,
         "optimizer": optimizer,
         "train_data": train_data,
         "test_data": load_split(split),
         "eval_split": split,
+        "train_split": fitted,
     }
 
 
